@@ -1,0 +1,169 @@
+"""Evidence records: what a check predicted, measured, with which tolerance and why, and its verdict.
+
+A check calls one of the ``check_*`` methods; each asserts (so a test fails when the claim fails) and keeps
+the worst case seen (property-based tests call it once per example). The pytest plugin sets the verdict from
+the test's outcome, so a failing assertion still leaves a record with verdict ``fail``.
+
+Margin convention (one number per record, reported in the summary): the factor by which the checked
+inequality holds. ``check_le(m, b)``: b/m; ``check_ge(m, t)``: m/t; ``check_close(m, p, tol)``: tol/|m-p|.
+A margin > 1 passes, < 1 fails; ``None`` for exact (symbolic) checks, which pass or fail with no slack.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROLES = ("check", "negative_control", "probe")
+
+
+def to_jsonable(value: Any) -> Any:
+    """Numbers, arrays, sympy objects and containers as JSON values (floats stay floats, inf as string)."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        return v if math.isfinite(v) else str(v)
+    if isinstance(value, np.ndarray):
+        return [to_jsonable(v) for v in value.tolist()]
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    try:  # sympy numbers and expressions
+        import sympy
+
+        if isinstance(value, sympy.Basic):
+            if value.is_Integer:
+                return int(value)
+            return str(value)
+    except ImportError:  # pragma: no cover
+        pass
+    return str(value)
+
+
+def _margin(num: float, den: float) -> float:
+    if den == 0:
+        return math.inf if num > 0 else (1.0 if num == 0 else 0.0)
+    return num / den
+
+
+@dataclass
+class Evidence:
+    """The record of one check (one test function). Fill it through :meth:`check_le` and friends."""
+
+    claim: str
+    paper: str
+    statement: str
+    provenance: str
+    check: str
+    figures_dir: Path
+    role: str = "check"
+    description: str = ""
+    predicted: Any = None
+    measured: Any = None
+    tolerance: Any = None
+    tolerance_reason: str = ""
+    margin: float | None = None
+    verdict: str = "error"
+    message: str | None = None
+    params: dict = field(default_factory=dict)
+    figure: str | None = None
+    seconds: float = 0.0
+    cases: int = 0
+    _start: float = field(default_factory=time.perf_counter, repr=False)
+
+    # --- description -------------------------------------------------------------------------------
+    def describe(self, description: str, *, role: str = "check", **params) -> "Evidence":
+        """Say what this check does (one line), its role and its parameters."""
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}")
+        self.description, self.role = description, role
+        self.params.update({k: to_jsonable(v) for k, v in params.items()})
+        return self
+
+    # --- checks ------------------------------------------------------------------------------------
+    def _keep(self, margin, measured, predicted, tolerance, reason) -> bool:
+        """Keep the worst case (smallest margin) over repeated calls; return whether this one is it."""
+        self.cases += 1
+        worse = self.margin is None or (margin is not None and margin < self.margin)
+        if self.cases == 1 or worse:
+            self.margin = margin
+            self.measured = to_jsonable(measured)
+            self.predicted = to_jsonable(predicted)
+            self.tolerance = to_jsonable(tolerance)
+            self.tolerance_reason = reason
+        return worse
+
+    def check_le(self, measured: float, bound: float, *, reason: str, predicted: Any = None, what: str = ""):
+        """Assert ``measured <= bound`` (e.g. an error below a derived bound)."""
+        measured, bound = float(measured), float(bound)
+        ok = math.isfinite(measured) and measured <= bound
+        self._keep(_margin(bound, measured) if math.isfinite(measured) else 0.0, measured, predicted, bound, reason)
+        assert ok, f"{what or 'measured'} = {measured:.6g} exceeds the bound {bound:.6g} ({reason})"
+
+    def check_ge(self, measured: float, threshold: float, *, reason: str, predicted: Any = None, what: str = ""):
+        """Assert ``measured >= threshold`` (negative controls: an error must be large)."""
+        measured, threshold = float(measured), float(threshold)
+        ok = (not math.isnan(measured)) and measured >= threshold
+        m = _margin(measured, threshold) if math.isfinite(measured) else (math.inf if ok else 0.0)
+        self._keep(m, measured, predicted, threshold, reason)
+        assert ok, f"{what or 'measured'} = {measured:.6g} is below the threshold {threshold:.6g} ({reason})"
+
+    def check_close(self, measured: float, predicted: float, tol: float, *, reason: str, what: str = ""):
+        """Assert ``|measured - predicted| <= tol`` (e.g. a confidence interval contains the closed form)."""
+        measured, predicted, tol = float(measured), float(predicted), float(tol)
+        diff = abs(measured - predicted)
+        ok = math.isfinite(diff) and diff <= tol
+        self._keep(_margin(tol, diff) if math.isfinite(diff) else 0.0, measured, predicted, tol, reason)
+        assert ok, f"{what or 'measured'} = {measured:.6g} differs from {predicted:.6g} by {diff:.3g} > {tol:.3g} ({reason})"
+
+    def check_exact(self, ok: bool, *, measured: Any, predicted: Any, reason: str = "exact (sympy)", what: str = ""):
+        """Assert an exact, symbolic identity; no margin."""
+        self.cases += 1
+        if self.cases == 1 or not ok:
+            self.measured, self.predicted = to_jsonable(measured), to_jsonable(predicted)
+            self.tolerance, self.tolerance_reason = 0, reason
+        assert ok, f"{what or 'identity'} does not hold exactly: {measured} != {predicted}"
+
+    # --- figures -----------------------------------------------------------------------------------
+    def save_figure(self, fig, name: str) -> str:
+        """Save a matplotlib figure as ``figures/<name>.png`` and attach it to this record."""
+        import matplotlib.pyplot as plt
+
+        self.figures_dir.mkdir(parents=True, exist_ok=True)
+        fname = f"{name}.png"
+        fig.savefig(self.figures_dir / fname, dpi=130, bbox_inches="tight")
+        plt.close(fig)
+        self.figure = f"figures/{fname}"
+        return self.figure
+
+    # --- output ------------------------------------------------------------------------------------
+    def to_json(self) -> dict:
+        return {
+            "claim": self.claim,
+            "paper": self.paper,
+            "statement": self.statement,
+            "provenance": self.provenance,
+            "check": self.check,
+            "role": self.role,
+            "description": self.description,
+            "predicted": self.predicted,
+            "measured": self.measured,
+            "tolerance": self.tolerance,
+            "tolerance_reason": self.tolerance_reason,
+            "margin": to_jsonable(self.margin),
+            "verdict": self.verdict,
+            "message": self.message,
+            "params": self.params,
+            "figure": self.figure,
+            "seconds": round(self.seconds, 3),
+            "cases": self.cases,
+        }

@@ -1,0 +1,263 @@
+"""gd_cot.theorem3_1: without CoT, the optimal one-layer LSA outputs one GD step with eta* = n/(n+d+1)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import sympy as sp
+
+from constructions.gd_cot import LOSS_FACTOR, embed, gd_construction, lsa_forward, no_cot_optimum, sample_tasks
+from constructions.gd_cot import symbolic as sy
+from dynamics.gd_cot import train_no_cot
+from dynamics.training import TrainConfig
+from verify.gd_cot.helpers import no_cot_eval
+from verify.stats import ci_reason, mean_and_se, z_value
+
+pytestmark = pytest.mark.claim("gd_cot.theorem3_1")
+
+n_, d_, eta_ = sp.symbols("n d eta", positive=True)
+# The statement under test (Theorem 3.1 as the reviews and the digest state it), not a derived value:
+STATED_ETA = n_ / (n_ + d_ + 1)
+STATED_MIN_SQUARED_ERROR = d_ * (d_ + 1) / (n_ + d_ + 1)
+
+
+def _zero(m: sp.Matrix) -> bool:
+    return m.applyfunc(sp.simplify) == sp.zeros(*m.shape)
+
+
+# ---------------------------------------------------------------------------------------------- symbolic
+def test_symbolic_optimum_from_wishart_moments(evidence):
+    evidence.describe("sympy: minimising L(eta) = (1/2) E||(eta S - I) w*||^2 built from E S = I, "
+                      "E S^2 = ((n+d+1)/n) I gives the stated eta* and minimum, for symbolic n, d")
+    eta_star, min_loss = no_cot_optimum(n_, d_)
+    second = sp.simplify(sp.diff(sy.no_cot_loss_along_eta(n_, d_, eta_), eta_, 2))
+    ok = (sp.simplify(eta_star - STATED_ETA) == 0
+          and sp.simplify(min_loss - sy.LOSS * STATED_MIN_SQUARED_ERROR) == 0 and second.is_positive)
+    evidence.check_exact(ok, measured={"eta*": eta_star, "min loss": min_loss, "d2L/deta2": second},
+                         predicted={"eta*": STATED_ETA, "min loss": sy.LOSS * STATED_MIN_SQUARED_ERROR})
+
+
+def test_negative_control_infinite_sample_moments(evidence):
+    evidence.describe("negative control: the same derivation with the infinite-sample moment E S^2 = I (ignoring "
+                      "the Wishart correction) must not give the stated eta*", role="negative_control")
+    L = sy.no_cot_loss_along_eta(n_, d_, eta_, moments=lambda n, d: (sp.Integer(1), sp.Integer(1)))
+    (wrong,) = sp.solve(sp.diff(L, eta_), eta_)
+    differs = sp.simplify(wrong - STATED_ETA) != 0
+    evidence.check_exact(differs, measured={"eta* with E S^2 = I": wrong}, predicted={"must differ from": STATED_ETA},
+                         reason="exact: the check must reject the wrong moment", what="wrong-moment optimum differs")
+
+
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_symbolic_fourth_moment_identity(evidence, d):
+    evidence.describe("sympy: E[g g^T A g g^T] = A + A^T + tr(A) I for g ~ N(0, I_d), from exact Gaussian "
+                      "moments (the identity behind E S^2)", d=d)
+    lhs, rhs = sy.fourth_moment_identity(d)
+    evidence.check_exact(_zero(lhs - rhs), measured="E[g g^T A g g^T] - (A + A^T + tr(A) I)", predicted=0)
+
+
+def test_symbolic_wishart_sms_identity(evidence):
+    evidence.describe("sympy: E[S M S] = ((n+1)/n) Sigma M Sigma + tr(M Sigma)/n Sigma for diagonal Sigma, "
+                      "symmetric M, symbolic n", d=2)
+    lhs, rhs = sy.sms_identity(2)
+    evidence.check_exact(_zero(lhs - rhs), measured="E[SMS] - formula", predicted=0)
+
+
+def test_symbolic_general_sigma_optimum(evidence):
+    evidence.describe("sympy: the stationary point of E||(M S - I) w*||^2 over all d x d matrices M is "
+                      "M* = Gamma^-1, Gamma = ((n+1)/n) Sigma + (tr Sigma/n) I", d=2)
+    solved, stated = sy.general_sigma_stationary_point(2)
+    evidence.check_exact(_zero(solved - stated), measured=str(list(solved)), predicted=str(list(stated)))
+
+
+def test_symbolic_dense_output_is_odd_plus_even(evidence):
+    evidence.describe("sympy: for dense symbolic V, W the no-CoT output is M S w* (odd in w*) plus an even part, "
+                      "and their product is odd in w*, so the cross term vanishes in expectation", d=2, n=2)
+    r = sy.dense_no_cot_output(2, 2)
+    flip = {s: -s for s in r["w_star"]}
+    decomposed = _zero(r["output"] - r["decomposition"])
+    odd = _zero(r["odd"].subs(flip, simultaneous=True) + r["odd"])
+    even = _zero(r["even"].subs(flip, simultaneous=True) - r["even"])
+    cross = sp.expand((r["odd"].T * r["even"])[0, 0])
+    cross_odd = sp.expand(cross.subs(flip, simultaneous=True) + cross) == 0
+    evidence.check_exact(decomposed and odd and even and cross_odd,
+                         measured={"output = decomposition": decomposed, "odd part odd": odd,
+                                   "even part even": even, "cross term odd": cross_odd},
+                         predicted={"all": True})
+
+
+# ---------------------------------------------------------------------------------------------- Monte Carlo
+@lru_cache(maxsize=4)
+def _mc_along_eta(n: int, d: int, samples: int, seed: int, etas: tuple[float, ...]):
+    """Per-task loss of the model V31 = -eta I, W24 = -1 (output eta S w*) for each eta, common random numbers."""
+    rng = np.random.default_rng(seed)
+    per = {eta: [] for eta in etas}
+    a, b = [], []  # ||S w*||^2 and w*^T S w*: the loss is LOSS (eta^2 a - 2 eta b + ||w*||^2)
+    for start in range(0, samples, 10_000):
+        X, w_star, y = sample_tasks(rng, min(10_000, samples - start), n, d)
+        Z0 = embed(X, y)
+        for eta in etas:
+            V, W = gd_construction(d, eta)
+            w_hat = lsa_forward(Z0, V, W, n)[:, d + 1:2 * d + 1, -1]
+            per[eta].append(LOSS_FACTOR * ((w_hat - w_star) ** 2).sum(-1))
+        Sw = np.einsum("bdn,bn->bd", X, y) / n
+        a.append((Sw**2).sum(-1))
+        b.append((Sw * w_star).sum(-1))
+    return {eta: np.concatenate(v) for eta, v in per.items()}, np.concatenate(a), np.concatenate(b)
+
+
+def _mc_sizes(profile):
+    return (20, 10, 100_000) if profile == "quick" else (20, 10, 1_000_000)
+
+
+def _etas(n, d):
+    e = float(n / (n + d + 1))
+    return tuple(np.round(np.linspace(0.6 * e, 1.4 * e, 9), 6))
+
+
+def test_mc_loss_along_eta_matches_closed_form(evidence, profile):
+    n, d, samples = _mc_sizes(profile)
+    etas = _etas(n, d)
+    evidence.describe("Monte Carlo: the loss of the model with output eta S w*, run through f_LSA, at 9 step sizes "
+                      "around eta*; each CI must contain the closed form (1/2)[d(1-eta)^2 + eta^2 d(d+1)/n]",
+                      n=n, d=d, samples=samples, etas=list(etas))
+    closed = sp.lambdify(eta_, sy.no_cot_loss_along_eta(n, d, eta_))
+    per, _, _ = _mc_along_eta(n, d, samples, 7, etas)
+    z = z_value(len(etas))
+    means, ses = [], []
+    for eta in etas:
+        m, se = mean_and_se(per[eta])
+        means.append(m), ses.append(se)
+        evidence.check_close(m, closed(eta), z * se, reason=ci_reason(len(etas), samples), what=f"L(eta={eta})")
+    eta_star, min_loss = no_cot_optimum(n, d)
+    grid = np.linspace(0.5 * etas[0], 1.1 * etas[-1], 200)
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    ax.plot(grid, closed(grid), label="closed form (1/2)[d(1-eta)^2 + eta^2 d(d+1)/n]")
+    ax.errorbar(etas, means, yerr=z * np.asarray(ses), fmt="o", ms=4, capsize=3, label=f"Monte Carlo, {samples} tasks")
+    ax.axvline(float(eta_star), ls="--", color="gray", label=f"eta* = n/(n+d+1) = {eta_star}")
+    ax.axhline(float(min_loss), ls=":", color="gray", label=f"min = d(d+1)/(2(n+d+1)) = {float(min_loss):.4f}")
+    ax.set_xlabel("step size eta of the one-step map eta S w*")
+    ax.set_ylabel("no-CoT loss")
+    ax.set_title(f"Theorem 3.1: no-CoT loss along eta (n = {n}, d = {d})")
+    ax.legend(fontsize=7)
+    evidence.save_figure(fig, "gd_cot_theorem3_1_loss_vs_eta")
+
+
+def _mc_argmin(profile):
+    n, d, samples = _mc_sizes(profile)
+    _, a, b = _mc_along_eta(n, d, samples, 7, _etas(n, d))
+    eta_hat = b.mean() / a.mean()
+    influence = (b - eta_hat * a) / a.mean()  # delta method for the ratio of means
+    return n, d, samples, eta_hat, influence.std(ddof=1) / np.sqrt(samples)
+
+
+def test_mc_argmin_is_eta_star(evidence, profile):
+    n, d, samples, eta_hat, se = _mc_argmin(profile)
+    eta_star = float(no_cot_optimum(n, d)[0])
+    evidence.describe("Monte Carlo: the minimiser of the empirical loss over eta (a ratio of sample means) agrees "
+                      "with eta* = n/(n+d+1) within its delta-method CI", n=n, d=d, samples=samples)
+    evidence.check_close(eta_hat, eta_star, z_value() * se, reason=ci_reason(1, samples) + " (delta method)",
+                         what="empirical argmin")
+
+
+def test_negative_control_argmin_rejects_wrong_step(evidence, profile):
+    n, d, samples, eta_hat, se = _mc_argmin(profile)
+    wrong = n / (n + d)
+    evidence.describe("negative control: the same CI must exclude the step n/(n+d) (the '+1' dropped)",
+                      role="negative_control", n=n, d=d, samples=samples, wrong_eta=wrong)
+    evidence.check_ge(abs(eta_hat - wrong), z_value() * se, reason="must lie outside the argmin's CI",
+                      what="|argmin - n/(n+d)|", predicted=wrong)
+
+
+# ---------------------------------------------------------------------------------------------- trained
+def train_sizes(profile):
+    """(d, n, steps, eval samples) per profile: quick is small, paper is the paper's n = 20, d = 10."""
+    return (4, 10, 2000, 100_000) if profile == "quick" else (10, 20, 6000, 400_000)
+
+
+@lru_cache(maxsize=4)
+def _trained(d, n, steps, seed=0):
+    model, result = train_no_cot(d, n, TrainConfig(steps=steps, lr=1e-2, batch=256, seed=seed))
+    return model, result
+
+
+def _loss_tolerance(per_task: np.ndarray) -> tuple[float, float]:
+    mean, se = mean_and_se(per_task)
+    return mean, z_value() * se
+
+
+def test_trained_dense_reaches_optimal_loss(evidence, profile):
+    d, n, steps, samples = train_sizes(profile)
+    evidence.describe("torch: a dense LSA (all of V, W, random init, Adam) trained without CoT; its loss on fresh "
+                      "tasks must have a CI containing the optimum d(d+1)/(2(n+d+1))",
+                      d=d, n=n, steps=steps, eval_samples=samples, init_scale=0.1, lr=1e-2, batch=256)
+    model, result = _trained(d, n, steps)
+    mean, tol = _loss_tolerance(no_cot_eval(model, n, d, samples, seed=123)["loss"])
+    evidence.check_close(mean, float(no_cot_optimum(n, d)[1]), tol, reason=ci_reason(1, samples),
+                         what="trained no-CoT loss")
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.semilogy(np.convolve(result.losses, np.ones(20) / 20, mode="valid"), label="training loss (20-step mean)")
+    ax.axhline(float(no_cot_optimum(n, d)[1]), ls="--", color="k", label="optimum d(d+1)/(2(n+d+1))")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(f"Theorem 3.1: dense no-CoT training (n = {n}, d = {d})")
+    ax.legend(fontsize=8)
+    evidence.save_figure(fig, "gd_cot_theorem3_1_training")
+
+
+def test_negative_control_untrained_model_fails(evidence, profile):
+    d, n, _, samples = train_sizes(profile)
+    evidence.describe("negative control: the same loss check applied to a barely trained model (20 steps) must "
+                      "fail", role="negative_control", d=d, n=n, steps=20)
+    model, _ = _trained(d, n, 20)
+    mean, tol = _loss_tolerance(no_cot_eval(model, n, d, samples, seed=123)["loss"])
+    evidence.check_ge(abs(mean - float(no_cot_optimum(n, d)[1])), tol, reason="must lie outside the CI",
+                      what="|loss - optimum|")
+
+
+def _map_tolerance(d, n, samples, model):
+    """||M - eta* I||_F allowed by the loss check's resolution: excess = c ||M - M*||_F^2 <= CI half-width."""
+    _, tol = _loss_tolerance(no_cot_eval(model, n, d, samples, seed=123)["loss"])
+    return float(np.sqrt(tol / float(sy.odd_excess_loss_coefficient(n, d)))), tol
+
+
+def test_trained_map_is_one_gd_step(evidence, profile):
+    from constructions.gd_cot import no_cot_decomposition
+
+    d, n, steps, samples = train_sizes(profile)
+    evidence.describe("torch: the learned odd map M = u_y V31 + V32 u_x^T (invariant under the scale symmetry) "
+                      "equals eta* I within the loss check's resolution", d=d, n=n, steps=steps)
+    model, _ = _trained(d, n, steps)
+    M = no_cot_decomposition(model.V.detach().numpy(), model.W.detach().numpy(), d)["M"]
+    eta_star = float(no_cot_optimum(n, d)[0])
+    bound, tol = _map_tolerance(d, n, samples, model)
+    evidence.check_le(np.linalg.norm(M - eta_star * np.eye(d)), bound, predicted=f"{eta_star:.6f} I",
+                      reason=f"excess loss (1/2)((n+d+1)/n)||M - eta* I||_F^2 must not exceed the loss CI half-width "
+                             f"{tol:.3g}", what="||M - eta* I||_F")
+
+
+def test_trained_even_part_vanishes(evidence, profile):
+    d, n, steps, samples = train_sizes(profile)
+    evidence.describe("torch: the even part (w_hat(w*) + w_hat(-w*))/2 of the trained output carries no more loss "
+                      "than the loss check can resolve", d=d, n=n, steps=steps, eval_samples=samples)
+    model, _ = _trained(d, n, steps)
+    r = no_cot_eval(model, n, d, samples, seed=123)
+    _, tol = _loss_tolerance(r["loss"])
+    evidence.check_le(float(r["even"].mean()), tol, predicted=0.0, reason="must not exceed the loss CI half-width",
+                      what="(1/2) E||even part||^2")
+
+
+def test_negative_control_plain_gd_step_map_fails(evidence, profile):
+    d, n, steps, samples = train_sizes(profile)
+    evidence.describe("negative control: the map check applied to a plain GD step with eta = 1 (M = I) must fail",
+                      role="negative_control", d=d, n=n)
+    model, _ = _trained(d, n, steps)
+    bound, _ = _map_tolerance(d, n, samples, model)
+    eta_star = float(no_cot_optimum(n, d)[0])
+    evidence.check_ge(np.linalg.norm(np.eye(d) - eta_star * np.eye(d)), bound, reason="must exceed the map tolerance",
+                      what="||I - eta* I||_F")

@@ -1,0 +1,199 @@
+"""pytest plugin: profiles, claim selection, and the ``evidence`` fixture that collects records.
+
+Options (loaded for every run through the root conftest):
+  --proofcheck-profile quick|paper   sizes and iteration counts (env PROOFCHECK_PROFILE); tolerances' meaning
+                                     never changes with the profile; ``slow`` checks run only under ``paper``
+  --only GLOB[,GLOB]                 run only the checks of matching claim ids
+  --evidence-out PATH                write results.json there (figures go to PATH's folder/figures)
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import platform
+import random
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+from verify import claims as claim_registry
+from verify.evidence import Evidence
+
+PROFILES = ("quick", "paper")
+SCHEMA_VERSION = 1
+
+# Hypothesis: derandomized (a fixed seed per test) so every run checks the same examples.
+settings.register_profile(
+    "quick", max_examples=20, deadline=None, derandomize=True, print_blob=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+settings.register_profile(
+    "paper", max_examples=100, deadline=None, derandomize=True, print_blob=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+_EVIDENCE = pytest.StashKey[list]()
+_NOT_RUN = pytest.StashKey[list]()
+_FIGDIR = pytest.StashKey[Path]()
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("proofcheck")
+    group.addoption("--proofcheck-profile", default=os.environ.get("PROOFCHECK_PROFILE", "quick"),
+                    help="quick (default, minutes on 2 cores) or paper (the papers' sizes)")
+    group.addoption("--only", default=None, help="comma-separated globs of claim ids, e.g. 'gd_cot.theorem3_*'")
+    group.addoption("--evidence-out", default=None, help="write the evidence JSON to this path")
+
+
+def pytest_configure(config):
+    profile = config.getoption("--proofcheck-profile")
+    if profile not in PROFILES:
+        raise pytest.UsageError(f"unknown profile {profile!r} (choose one of: {', '.join(PROFILES)})")
+    settings.load_profile(profile)
+    config.stash[_EVIDENCE] = []
+    config.stash[_NOT_RUN] = []
+    out = config.getoption("--evidence-out")
+    config.stash[_FIGDIR] = (Path(out).parent if out else Path(tempfile.mkdtemp(prefix="proofcheck-"))) / "figures"
+    only = config.getoption("--only")
+    if only:
+        try:
+            claim_registry.select(only)
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+
+def _claim_of(item) -> str | None:
+    mark = item.get_closest_marker("claim")
+    return mark.args[0] if mark else None
+
+
+def pytest_collection_modifyitems(config, items):
+    profile = config.getoption("--proofcheck-profile")
+    only = config.getoption("--only")
+    chosen = set(claim_registry.select(only)) if only else None
+    keep, drop = [], []
+    for item in items:
+        claim = _claim_of(item)
+        if chosen is not None and claim not in chosen:
+            drop.append(item)
+        elif item.get_closest_marker("slow") and profile != "paper":
+            drop.append(item)
+            config.stash[_NOT_RUN].append(
+                {"check": item.nodeid, "claim": claim, "reason": "slow: runs in the paper profile only"})
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture(autouse=True)
+def _fixed_seeds():
+    """Reset global RNG state before every test (tests still pass explicit generators)."""
+    random.seed(0)
+    np.random.seed(0)
+    try:
+        import torch
+
+        torch.manual_seed(0)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+@pytest.fixture
+def profile(request) -> str:
+    """The active profile name: 'quick' or 'paper'."""
+    return request.config.getoption("--proofcheck-profile")
+
+
+@pytest.fixture
+def evidence(request) -> Evidence:
+    """The evidence record of this check; the claim comes from the test's ``claim`` marker."""
+    claim_id = _claim_of(request.node)
+    if claim_id is None:
+        raise pytest.UsageError(f"{request.node.nodeid} uses `evidence` but has no @pytest.mark.claim")
+    claim = claim_registry.get(claim_id)
+    ev = Evidence(claim=claim.id, paper=claim.paper, statement=claim.statement, provenance=claim.provenance,
+                  check=request.node.nodeid, figures_dir=request.config.stash[_FIGDIR])
+    request.node._proofcheck_evidence = ev
+    yield ev
+    if ev.cases == 0 and not getattr(request.node, "_proofcheck_failed", False):
+        pytest.fail(f"{request.node.nodeid} recorded no check: a check that asserts nothing is a defect")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    ev: Evidence | None = getattr(item, "_proofcheck_evidence", None)
+    if ev is None:
+        return report
+    if report.when == "call":
+        ev.seconds = time.perf_counter() - ev._start
+    if report.skipped:
+        ev.verdict = "skipped"
+    elif report.failed:
+        item._proofcheck_failed = True
+        is_assert = call.excinfo is not None and call.excinfo.errisinstance(AssertionError)
+        ev.verdict = "fail" if (report.when == "call" and is_assert) else "error"
+        ev.message = _short(call.excinfo)
+    elif report.when == "call":
+        ev.verdict = "pass"
+    return report
+
+
+def _short(excinfo) -> str | None:
+    if excinfo is None:
+        return None
+    text = str(excinfo.value).strip().splitlines()
+    return f"{excinfo.typename}: {text[0] if text else ''}"[:500]
+
+
+def pytest_runtest_teardown(item, nextitem):
+    ev = getattr(item, "_proofcheck_evidence", None)
+    if ev is not None and ev not in item.config.stash[_EVIDENCE]:
+        item.config.stash[_EVIDENCE].append(ev)
+
+
+def environment() -> dict:
+    import importlib.metadata as md
+
+    versions = {}
+    for pkg in ("numpy", "scipy", "sympy", "torch", "hypothesis", "pytest", "matplotlib", "typst"):
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            versions[pkg] = None
+    return {"python": platform.python_version(), "platform": platform.platform(),
+            "machine": platform.machine(), "cpus": os.cpu_count(), **versions}
+
+
+def pytest_sessionfinish(session, exitstatus):
+    out = session.config.getoption("--evidence-out")
+    if not out:
+        return
+    records = session.config.stash[_EVIDENCE]
+    # A teardown error after a passing call must not leave a 'pass' behind.
+    payload = {
+        "schema_version": SCHEMA_VERSION,
+        "profile": session.config.getoption("--proofcheck-profile"),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "environment": environment(),
+        "command": " ".join(["pytest", *sys.argv[1:]]),
+        "claims": {cid: c.to_json() for cid, c in claim_registry.claims().items()},
+        "papers": {pid: vars(p) for pid, p in claim_registry.papers().items()},
+        "evidence": [ev.to_json() for ev in records],
+        "not_run": session.config.stash[_NOT_RUN],
+    }
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.part")
+    tmp.write_text(json.dumps(payload, indent=1))
+    os.replace(tmp, path)
