@@ -58,6 +58,8 @@ def pytest_configure(config):
     if profile not in PROFILES:
         raise pytest.UsageError(f"unknown profile {profile!r} (choose one of: {', '.join(PROFILES)})")
     settings.load_profile(profile)
+    config.addinivalue_line("markers", "claim(id): the claim id (paper.kindN) this check gives evidence for")
+    config.addinivalue_line("markers", "slow: paper-scale check; runs only with --proofcheck-profile paper")
     config.stash[_EVIDENCE] = []
     config.stash[_NOT_RUN] = []
     out = config.getoption("--evidence-out")

@@ -1,0 +1,76 @@
+"""The evidence plugin: verdicts follow outcomes, failing checks still leave records, empty checks are errors."""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+CHECKS = '''
+import pytest
+
+pytestmark = pytest.mark.claim("gd_cot.theorem3_2")
+
+def test_passes(evidence):
+    evidence.describe("passes")
+    evidence.check_le(1.0, 2.0, reason="r")
+
+def test_fails(evidence):
+    evidence.describe("fails")
+    evidence.check_le(3.0, 2.0, reason="r")
+
+def test_records_nothing(evidence):
+    evidence.describe("asserts nothing")
+
+def test_crashes(evidence):
+    raise RuntimeError("boom")
+
+@pytest.mark.slow
+def test_slow(evidence):
+    evidence.check_le(1.0, 2.0, reason="r")
+
+@pytest.mark.skip(reason="not today")
+def test_skipped(evidence):
+    evidence.check_le(1.0, 2.0, reason="r")
+'''
+
+
+def _run(pytester, *args):
+    pytester.makepyfile(test_checks=CHECKS)
+    out = pytester.path / "out" / "results.json"
+    env = {"PYTHONPATH": str(REPO)}
+    os.environ.update(env)
+    result = pytester.runpytest_subprocess("-p", "verify.plugin", "-p", "no:cacheprovider", f"--evidence-out={out}",
+                                           "--rootdir", str(pytester.path), *args)
+    return result, json.loads(out.read_text())
+
+
+def test_verdicts_follow_outcomes(pytester):
+    result, data = _run(pytester)
+    verdicts = {e["check"].split("::")[1]: e["verdict"] for e in data["evidence"]}
+    assert verdicts == {"test_passes": "pass", "test_fails": "fail", "test_records_nothing": "error",
+                        "test_crashes": "error", "test_skipped": "skipped"}
+    fail = next(e for e in data["evidence"] if e["check"].endswith("test_fails"))
+    assert fail["margin"] < 1 and "exceeds the bound" in fail["message"]
+    assert data["not_run"] == [{"check": "test_checks.py::test_slow", "claim": "gd_cot.theorem3_2",
+                                "reason": "slow: runs in the paper profile only"}]
+    assert data["schema_version"] == 1 and data["profile"] == "quick"
+    assert "gd_cot.theorem3_2" in data["claims"]
+    # test_records_nothing passes its call and errors at teardown: counted in both.
+    result.assert_outcomes(passed=2, failed=2, errors=1, skipped=1, deselected=1)
+
+
+def test_paper_profile_runs_slow_checks(pytester):
+    _, data = _run(pytester, "--proofcheck-profile", "paper", "-k", "slow")
+    assert [e["verdict"] for e in data["evidence"]] == ["pass"] and data["not_run"] == []
+
+
+def test_unknown_profile_and_claim_are_usage_errors(pytester):
+    pytester.makepyfile(test_checks=CHECKS)
+    os.environ["PYTHONPATH"] = str(REPO)
+    for args, text in ((["--proofcheck-profile", "huge"], "unknown profile 'huge'"),
+                       (["--only", "nope.*"], "matches no claim id")):
+        result = pytester.runpytest_subprocess("-p", "verify.plugin", *args)
+        assert result.ret != 0
+        assert text in result.stderr.str()
