@@ -116,15 +116,19 @@ def profile(request) -> str:
     return request.config.getoption("--proofcheck-profile")
 
 
+def _new_evidence(item, claim_id: str) -> Evidence:
+    claim = claim_registry.get(claim_id)
+    return Evidence(claim=claim.id, paper=claim.paper, statement=claim.statement, provenance=claim.provenance,
+                    check=item.nodeid, figures_dir=item.config.stash[_FIGDIR])
+
+
 @pytest.fixture
 def evidence(request) -> Evidence:
     """The evidence record of this check; the claim comes from the test's ``claim`` marker."""
     claim_id = _claim_of(request.node)
     if claim_id is None:
         raise pytest.UsageError(f"{request.node.nodeid} uses `evidence` but has no @pytest.mark.claim")
-    claim = claim_registry.get(claim_id)
-    ev = Evidence(claim=claim.id, paper=claim.paper, statement=claim.statement, provenance=claim.provenance,
-                  check=request.node.nodeid, figures_dir=request.config.stash[_FIGDIR])
+    ev = _new_evidence(request.node, claim_id)
     request.node._proofcheck_evidence = ev
     yield ev
     if ev.cases == 0 and not getattr(request.node, "_proofcheck_failed", False):
@@ -135,12 +139,17 @@ def evidence(request) -> Evidence:
 def pytest_runtest_makereport(item, call):
     report = yield
     ev: Evidence | None = getattr(item, "_proofcheck_evidence", None)
+    if ev is None and report.skipped and _claim_of(item):
+        # Skipped before the fixture ran: still leave a record, so a skip is visible and never counted as pass.
+        ev = _new_evidence(item, _claim_of(item))
+        item.config.stash[_EVIDENCE].append(ev)
     if ev is None:
         return report
     if report.when == "call":
         ev.seconds = time.perf_counter() - ev._start
     if report.skipped:
         ev.verdict = "skipped"
+        ev.message = _short(call.excinfo)
     elif report.failed:
         item._proofcheck_failed = True
         is_assert = call.excinfo is not None and call.excinfo.errisinstance(AssertionError)
@@ -155,6 +164,8 @@ def _short(excinfo) -> str | None:
     if excinfo is None:
         return None
     text = str(excinfo.value).strip().splitlines()
+    if excinfo.errisinstance(pytest.skip.Exception):
+        return str(excinfo.value.msg)[:500]
     return f"{excinfo.typename}: {text[0] if text else ''}"[:500]
 
 
