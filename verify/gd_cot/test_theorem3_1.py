@@ -55,7 +55,7 @@ def test_negative_control_infinite_sample_moments(evidence):
 
 @pytest.mark.parametrize("d", [1, 2, 3])
 def test_symbolic_fourth_moment_identity(evidence, d):
-    evidence.describe("sympy: E[g g^T A g g^T] = A + A^T + tr(A) I for g ~ N(0, I_d), from exact Gaussian "
+    evidence.describe(f"sympy: E[g g^T A g g^T] = A + A^T + tr(A) I for g ~ N(0, I_d), d = {d}, from exact Gaussian "
                       "moments (the identity behind E S^2)", d=d)
     lhs, rhs = sy.fourth_moment_identity(d)
     evidence.check_exact(_zero(lhs - rhs), measured="E[g g^T A g g^T] - (A + A^T + tr(A) I)", predicted=0)

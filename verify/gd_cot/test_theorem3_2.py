@@ -60,7 +60,7 @@ def test_symbolic_gd_step_from_construction(evidence):
 
 @pytest.mark.parametrize("k", [1, 2, 3, 4])
 def test_symbolic_closed_form_error(evidence, k):
-    evidence.describe("sympy: iterating the GD map k times from w_0 = 0 gives w_k - w* = -(I - eta S)^k w* "
+    evidence.describe(f"sympy: iterating the GD map k = {k} times from w_0 = 0 gives w_k - w* = -(I - eta S)^k w* "
                       "(symbolic symmetric S, eta, w*)", d=2, k=k)
     r = sy.gd_error_recursion(2, k)
     diff = (r["error"] - r["closed_form"]).applyfunc(sp.expand)

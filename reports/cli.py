@@ -1,0 +1,169 @@
+"""``python -m reports``: run the claim checks under pytest, render the report, swap it into place.
+
+Exit status: 0 report written and every claim passes (or is skipped); 1 report written but some claim
+fails or errors (or pytest failed outside any claim); 2 bad input; 3 no report could be written (the
+previous report, if any, is left as it was).
+
+The report is built in a fresh folder next to OUT (``OUT.stage-*``) and only then swapped in:
+OUT -> ``OUT.old-*``, stage -> OUT, backup deleted. A failed or interrupted run removes its stage folder
+and never touches OUT; a run killed between the two renames leaves ``OUT.old-*``, which the next run
+renames back to OUT before it starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from constructions.errors import ProofCheckError
+from reports import render
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = REPO / "reports" / "out"
+
+
+class RenderFailed(Exception):
+    """No report could be written; the message says why (exit status 3)."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    from verify.plugin import PROFILES
+
+    p = argparse.ArgumentParser(prog="python -m reports", description="Run the proof checks and render the report.")
+    p.add_argument("--profile", choices=PROFILES, default=None, help="quick (default) or paper")
+    p.add_argument("--out", default=str(DEFAULT_OUT), help="report folder (default: reports/out)")
+    p.add_argument("--only", default=None, help="comma-separated globs of claim ids, e.g. 'gd_cot.*'")
+    p.add_argument("--render-only", action="store_true", help="re-render OUT/results.json without running pytest")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)  # argparse prints usage + one error line and exits 2
+    try:
+        return run(args)
+    except ProofCheckError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except RenderFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        print("interrupted; any previous report is unchanged", file=sys.stderr)
+        return 130
+
+
+def run(args: argparse.Namespace) -> int:
+    out = Path(args.out).absolute()
+    if args.render_only and (args.profile or args.only):
+        raise ProofCheckError("--render-only re-renders OUT/results.json; --profile and --only do not apply")
+    if args.only:
+        from verify import claims
+
+        claims.select(args.only)  # raises ProofCheckError when a glob matches no claim id
+    restore_backup(out)
+    if args.render_only:
+        if not (out / "results.json").is_file():
+            raise ProofCheckError(f"--render-only: no results.json in {out}")
+        render.load_results(out / "results.json")  # bad schema: exit 2 before anything is built
+    stage = make_stage(out)
+    try:
+        if args.render_only:
+            command = None
+            _copy_inputs(out, stage)
+            pytest_rc = 0
+        else:
+            command, pytest_rc = _run_pytest(stage, args.profile or "quick", args.only, out)
+        try:
+            summary = render.write_report(stage, command=command)
+        except (ProofCheckError, OSError, RuntimeError) as exc:  # typst.TypstError is a RuntimeError
+            raise RenderFailed(f"could not render the report ({type(exc).__name__}: {exc}); "
+                               f"any previous report is unchanged") from None
+        swap(stage, out)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    print(f"{summary['line']}; report at {_shown(out / 'proof-check.pdf')}")
+    bad = summary["counts"]["fail"] + summary["counts"]["error"]
+    if not bad and pytest_rc == 1:
+        print("warning: pytest reported failures outside any claim's checks (see its output above)", file=sys.stderr)
+        return 1
+    return 1 if bad else 0
+
+
+def _run_pytest(stage: Path, profile: str, only: str | None, out: Path) -> tuple[str, int]:
+    """Run the verify suite into ``stage``; return the command to show in the report and pytest's status."""
+    args = ["verify", "-q", "-p", "no:cacheprovider", "--proofcheck-profile", profile]
+    if only:
+        args += ["--only", only]
+    cmd = [sys.executable, "-m", "pytest", *args, "--evidence-out", str(stage / "results.json")]
+    print("$ " + shlex.join(cmd), flush=True)
+    rc = subprocess.run(cmd, cwd=REPO).returncode  # output streams straight to the terminal
+    if rc not in (0, 1, 5) or not (stage / "results.json").is_file():  # 5: no check selected in this profile
+        raise RenderFailed(f"pytest exited with status {rc} without complete results; any previous report is unchanged")
+    shown = shlex.join(["python", "-m", "pytest", *args, "--evidence-out", _shown(out / "results.json")])
+    return shown, rc
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _copy_inputs(out: Path, stage: Path) -> None:
+    shutil.copy2(out / "results.json", stage / "results.json")
+    if (out / "figures").is_dir():
+        shutil.copytree(out / "figures", stage / "figures")
+
+
+# --- the stage folder and the swap -------------------------------------------------------------------
+def make_stage(out: Path) -> Path:
+    """A fresh empty folder next to ``out`` (same filesystem, so the swap is two renames)."""
+    if out.exists() and not out.is_dir():
+        raise ProofCheckError(f"--out {out} exists and is not a directory")
+    existing = out.parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ProofCheckError(f"--out {out}: {existing} is not a directory")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f"{out.name}.stage-", dir=out.parent))
+    except OSError as exc:
+        raise ProofCheckError(f"--out {out}: cannot write to {out.parent} ({exc.strerror or exc})") from None
+
+
+def swap(stage: Path, out: Path) -> None:
+    """Put ``stage`` at ``out``; the old ``out`` is kept until the new one is in place, then deleted."""
+    backup = None
+    if out.exists():
+        backup = Path(tempfile.mkdtemp(prefix=f"{out.name}.old-", dir=out.parent))
+        os.replace(out, backup)  # replaces the empty placeholder folder
+    try:
+        os.rename(stage, out)
+    except BaseException:
+        if backup is not None:
+            os.rename(backup, out)
+        raise
+    if backup is not None:
+        shutil.rmtree(backup, ignore_errors=True)
+
+
+def restore_backup(out: Path) -> None:
+    """After a run killed between the swap's two renames, put the newest ``OUT.old-*`` back at OUT."""
+    try:
+        if out.exists() or not out.parent.is_dir():
+            return
+        backups = [p for p in out.parent.glob(f"{out.name}.old-*") if (p / "results.json").is_file()]
+        if backups:
+            os.rename(max(backups, key=lambda p: p.stat().st_mtime), out)
+    except OSError:
+        pass  # make_stage reports an unwritable folder

@@ -1,0 +1,327 @@
+"""Render results.json (written by verify/plugin.py) as proof-check.md and proof-check.pdf.
+
+Everything computed (per-claim verdicts, margins, shortened values) is done here, once, and written to
+``summary.json`` next to results.json; the Markdown template and the Typst template only lay it out.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import jinja2
+
+from constructions.errors import ProofCheckError
+
+SCHEMA_VERSION = 1
+TITLE = "cot-proofcheck proof-check report"
+TEMPLATES = Path(__file__).parent / "templates"
+VERDICTS = ("pass", "fail", "error", "skipped")
+ROLES = ("check", "negative_control", "probe")
+COUNTED_ROLES = ("check", "negative_control")  # probes never count toward a claim's verdict
+SHORT = 80  # characters of a predicted/measured/tolerance value shown in a table cell
+
+_TOP_KEYS = ("schema_version", "profile", "created", "environment", "command", "papers", "claims",
+             "evidence", "not_run")
+_CLAIM_KEYS = ("id", "title", "statement", "provenance", "formula", "formula_typst", "notes", "paper")
+_RECORD_KEYS = ("claim", "check", "role", "description", "predicted", "measured", "tolerance",
+                "tolerance_reason", "margin", "verdict", "message", "figure", "seconds")
+
+
+# --- loading -----------------------------------------------------------------------------------------
+def load_results(path: str | Path) -> dict:
+    """Read and validate results.json; raise ProofCheckError naming what is wrong."""
+    path = Path(path)
+    try:
+        results = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ProofCheckError(f"{path}: no such file") from None
+    except (OSError, ValueError) as exc:
+        raise ProofCheckError(f"{path}: not readable JSON ({exc})") from None
+    return validate(results, str(path))
+
+
+def validate(results: Any, where: str = "results.json") -> dict:
+    """Check the schema version and the keys the report uses; return ``results`` unchanged."""
+    if not isinstance(results, dict):
+        raise ProofCheckError(f"{where}: expected a JSON object at the top level")
+    if results.get("schema_version") != SCHEMA_VERSION:
+        raise ProofCheckError(f"{where}: schema_version is {results.get('schema_version')!r}, "
+                              f"this report reads version {SCHEMA_VERSION}")
+    _require(results, _TOP_KEYS, where)
+    for cid, claim in results["claims"].items():
+        _require(claim, _CLAIM_KEYS, f"{where}: claim {cid!r}")
+    for i, rec in enumerate(results["evidence"]):
+        _require(rec, _RECORD_KEYS, f"{where}: evidence[{i}]")
+        if rec["claim"] not in results["claims"]:
+            raise ProofCheckError(f"{where}: evidence[{i}] is for claim {rec['claim']!r}, which is not in 'claims'")
+        if rec["verdict"] not in VERDICTS:
+            raise ProofCheckError(f"{where}: evidence[{i}] has verdict {rec['verdict']!r} (one of {VERDICTS})")
+        if rec["role"] not in ROLES:
+            raise ProofCheckError(f"{where}: evidence[{i}] has role {rec['role']!r} (one of {ROLES})")
+    return results
+
+
+def _require(obj: Any, keys: tuple[str, ...], where: str) -> None:
+    if not isinstance(obj, dict):
+        raise ProofCheckError(f"{where}: expected a JSON object")
+    missing = [k for k in keys if k not in obj]
+    if missing:
+        raise ProofCheckError(f"{where}: missing key(s) {', '.join(missing)}")
+
+
+# --- aggregation (pure) ------------------------------------------------------------------------------
+def claim_verdict(records: list[dict]) -> str:
+    """error > fail > skipped (all skipped, or nothing counted) > pass. Probes are ignored."""
+    verdicts = [r["verdict"] for r in records if r["role"] in COUNTED_ROLES]
+    if "error" in verdicts:
+        return "error"
+    if "fail" in verdicts:
+        return "fail"
+    if all(v == "skipped" for v in verdicts):  # also when there are none
+        return "skipped"
+    return "pass"
+
+
+def margin_value(margin: Any) -> float | None:
+    """A record's margin as a float (``"inf"`` -> inf); None when absent or not a number."""
+    if isinstance(margin, bool):
+        return None
+    if isinstance(margin, (int, float)):
+        value = float(margin)
+    elif isinstance(margin, str):
+        try:
+            value = float(margin)
+        except ValueError:
+            return None
+    else:
+        return None
+    return None if math.isnan(value) else value
+
+
+def claim_margin(records: list[dict]) -> float | None:
+    """The smallest numeric margin over the counted records (None if none is numeric)."""
+    margins = [margin_value(r["margin"]) for r in records if r["role"] in COUNTED_ROLES]
+    margins = [m for m in margins if m is not None]
+    return min(margins) if margins else None
+
+
+def is_reconstructed(claim: dict) -> bool:
+    """A claim rests on formulas not read in the paper when its provenance is 'derived' or 'reconstructed'."""
+    return claim["provenance"] in ("derived", "reconstructed")
+
+
+def provenance_warning(claim: dict) -> str | None:
+    """The plain warning shown under a claim whose formulas were not read in the paper."""
+    notes = (claim.get("notes") or "").strip() or "no notes given."
+    if claim["provenance"] == "reconstructed":
+        return f"Reconstructed, not read in the paper: {notes}"
+    if claim["provenance"] == "derived":
+        return f"Derived here, not read in the paper: {notes}"
+    return f"Notes: {notes}" if claim.get("notes") else None
+
+
+def format_margin(margin: float | None, verdict: str) -> str:
+    """'×3.2e+03', '×1.04', '×∞'; 'exact' for a pass/fail without a number; '—' otherwise."""
+    if margin is None:
+        return "exact" if verdict in ("pass", "fail") else "—"
+    if math.isinf(margin):
+        return "×∞" if margin > 0 else "×-∞"
+    if margin == 0 or 0.01 <= abs(margin) < 1000:
+        return f"×{margin:.3g}"
+    return f"×{margin:.1e}"
+
+
+def short(value: Any, width: int = SHORT) -> str:
+    """A JSON value as one line of at most ``width`` characters (floats to 6 significant digits)."""
+    if value is None:
+        return "—"
+    text = value if isinstance(value, str) else json.dumps(_round(value), ensure_ascii=False)
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _round(value: Any) -> Any:
+    if isinstance(value, float):
+        return float(f"{value:.6g}")
+    if isinstance(value, list):
+        return [_round(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _round(v) for k, v in value.items()}
+    return value
+
+
+def _counts(verdicts: list[str]) -> dict[str, int]:
+    return {v: verdicts.count(v) for v in VERDICTS}
+
+
+def summary_line(summary: dict) -> str:
+    """'12 claims: 11 pass, 1 fail' (verdicts with a zero count are left out)."""
+    counts = summary["counts"]
+    n = sum(counts.values())
+    parts = [f"{counts[v]} {v}" for v in VERDICTS if counts[v]]
+    return f"{n} claim{'s' if n != 1 else ''}" + (": " + ", ".join(parts) if parts else "")
+
+
+def _figure_ok(out_dir: Path | None, figure: Any) -> bool:
+    if not isinstance(figure, str) or not figure:
+        return False
+    rel = PurePosixPath(figure)
+    if rel.is_absolute() or ".." in rel.parts:
+        return False
+    return out_dir is None or (out_dir / rel).is_file()
+
+
+def summarize(results: dict, out_dir: Path | None = None, command: str | None = None) -> dict:
+    """Per-claim aggregation and every formatted value the templates show (the content of summary.json).
+
+    Only claims with at least one evidence record appear. ``out_dir`` (the report folder) is used to
+    check that figures exist; ``command`` replaces results' command in the header when given.
+    """
+    by_claim: dict[str, list[int]] = {}
+    for i, rec in enumerate(results["evidence"]):
+        by_claim.setdefault(rec["claim"], []).append(i)
+    claims: dict[str, dict] = {}
+    for cid, claim in results["claims"].items():
+        if cid not in by_claim:
+            continue
+        records = [results["evidence"][i] for i in by_claim[cid]]
+        verdict, margin = claim_verdict(records), claim_margin(records)
+        counted = [r for r in records if r["role"] in COUNTED_ROLES]
+        claims[cid] = {
+            "verdict": verdict,
+            "margin": margin if margin is None or math.isfinite(margin) else str(margin),
+            "margin_text": format_margin(margin, verdict),
+            "passed": sum(r["verdict"] == "pass" for r in counted),
+            "total": len(counted),
+            "checks_text": f"{sum(r['verdict'] == 'pass' for r in counted)}/{len(counted)}",
+            "reconstructed": is_reconstructed(claim),
+            "warning": provenance_warning(claim),
+            "formula_ok": True,
+            "formula_error": None,
+            "checks": [_check_row(i, results["evidence"][i], out_dir) for i in by_claim[cid]],
+        }
+    papers: dict[str, dict] = {}
+    for cid in claims:
+        pid = results["claims"][cid]["paper"]
+        info = results["papers"].get(pid) or {}
+        paper = papers.setdefault(pid, {"id": pid, "title": info.get("title") or pid,
+                                        "authors": info.get("authors") or "", "venue": info.get("venue") or "",
+                                        "claims": []})
+        paper["claims"].append(cid)
+    recon = [cid for cid, c in claims.items() if c["reconstructed"]]
+    env = results["environment"]
+    summary = {
+        "title": TITLE,
+        "date": _date(results["created"]),
+        "profile": results["profile"],
+        "command": command or results["command"],
+        "versions": [[label, str(env.get(key) or "—")] for label, key in
+                     (("Python", "python"), ("torch", "torch"), ("sympy", "sympy"), ("scipy", "scipy"),
+                      ("numpy", "numpy"))],
+        "platform": f"{env.get('platform') or '—'} ({env.get('cpus') or '?'} CPUs)",
+        "counts": _counts([c["verdict"] for c in claims.values()]),
+        "reconstructed": recon,
+        "papers": list(papers.values()),
+        "claims": claims,
+        "not_run": [{"check": str(n.get("check")), "claim": str(n.get("claim") or "—"),
+                     "reason": str(n.get("reason") or "")} for n in results["not_run"]],
+    }
+    summary["line"] = summary_line(summary)
+    summary["reconstructed_line"] = (
+        f"{len(recon)} of {len(claims)} claims rest on formulas not read in the paper (derived here, or "
+        f"reconstructed where the paper's statement is not known; each claim's notes say which parts)"
+        + (f": {', '.join(recon)}." if recon else "."))
+    return summary
+
+
+def _check_row(index: int, rec: dict, out_dir: Path | None) -> dict:
+    return {
+        "index": index,
+        "predicted": short(rec["predicted"]),
+        "measured": short(rec["measured"]),
+        "tolerance": short(rec["tolerance"]),
+        "margin_text": format_margin(margin_value(rec["margin"]), rec["verdict"]),
+        "seconds": f"{float(rec['seconds'] or 0):.2f}",
+        "figure_ok": _figure_ok(out_dir, rec["figure"]),
+    }
+
+
+def _date(created: str) -> str:
+    try:
+        return datetime.fromisoformat(created).strftime("%Y-%m-%d %H:%M %Z").strip()
+    except (TypeError, ValueError):
+        return str(created)
+
+
+# --- Markdown ----------------------------------------------------------------------------------------
+def _cell(value: Any) -> str:
+    """Text safe inside a Markdown table cell: one line, pipes escaped."""
+    return " ".join(str(value if value is not None else "").split()).replace("|", "\\|")
+
+
+def _code(value: Any) -> str:
+    """Inline code, with a fence longer than any backtick run inside."""
+    text = " ".join(str(value).split())
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=False,
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                             undefined=jinja2.StrictUndefined)
+    env.filters["cell"] = _cell
+    env.filters["code"] = _code
+    return env
+
+
+def render_markdown(results: dict, summary: dict) -> str:
+    """proof-check.md as a string."""
+    return _env().get_template("proof-check.md.j2").render(r=results, s=summary)
+
+
+# --- PDF (Typst) -------------------------------------------------------------------------------------
+def check_formulas(results: dict, summary: dict) -> None:
+    """Typeset each claim's formula_typst alone; mark those that fail so the PDF shows the plain text."""
+    import typst
+
+    probe = b'#eval(sys.inputs.f, mode: "math")'
+    for cid, row in summary["claims"].items():
+        formula = results["claims"][cid]["formula_typst"]
+        try:
+            if not isinstance(formula, str) or not formula.strip():
+                raise ValueError("no formula_typst given")
+            typst.compile(probe, format="svg", sys_inputs={"f": formula})
+        except (typst.TypstError, ValueError) as exc:
+            row["formula_ok"], row["formula_error"] = False, str(exc) or type(exc).__name__
+
+
+def write_pdf(out_dir: Path) -> Path:
+    """Compile proof-check.typ (a copy of templates/report.typ) in ``out_dir`` to proof-check.pdf."""
+    import typst
+
+    source = out_dir / "proof-check.typ"
+    shutil.copyfile(TEMPLATES / "report.typ", source)
+    pdf = out_dir / "proof-check.pdf"
+    typst.compile(str(source), output=str(pdf), root=str(out_dir))
+    return pdf
+
+
+# --- all together ------------------------------------------------------------------------------------
+def write_report(out_dir: str | Path, command: str | None = None) -> dict:
+    """Render out_dir/results.json into summary.json, proof-check.md and proof-check.pdf; return the summary."""
+    out_dir = Path(out_dir)
+    results = load_results(out_dir / "results.json")
+    summary = summarize(results, out_dir, command)
+    check_formulas(results, summary)
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False))
+    (out_dir / "proof-check.md").write_text(render_markdown(results, summary))
+    write_pdf(out_dir)
+    return summary

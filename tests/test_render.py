@@ -1,0 +1,163 @@
+"""reports/render.py: schema checks, verdict aggregation, Markdown and PDF output on synthetic results."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from constructions.errors import ProofCheckError
+from reports import render
+from tests import report_fixture as fx
+
+
+def rec(verdict, role="check", margin=None):
+    return {"verdict": verdict, "role": role, "margin": margin}
+
+
+# --- aggregation -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("records, expected", [
+    ([rec("pass"), rec("pass", "negative_control")], "pass"),
+    ([rec("pass"), rec("skipped")], "pass"),
+    ([rec("skipped"), rec("skipped")], "skipped"),       # skipped never counts as pass
+    ([], "skipped"),
+    ([rec("skipped"), rec("pass", "probe")], "skipped"),  # a probe does not make a claim pass
+    ([rec("pass"), rec("fail", "probe")], "pass"),        # nor fail
+    ([rec("pass"), rec("error", "probe")], "pass"),
+    ([rec("pass"), rec("fail")], "fail"),
+    ([rec("fail", "negative_control"), rec("pass")], "fail"),
+    ([rec("fail"), rec("error"), rec("pass")], "error"),  # error beats fail
+    ([rec("skipped"), rec("error")], "error"),
+])
+def test_claim_verdict(records, expected):
+    assert render.claim_verdict(records) == expected
+
+
+def test_claim_margin_is_min_over_counted_numeric_margins():
+    records = [rec("pass", margin=5.0), rec("pass", "negative_control", margin="inf"), rec("pass", margin=None),
+               rec("fail", "probe", margin=0.01), rec("pass", margin=2)]
+    assert render.claim_margin(records) == 2.0
+    assert render.claim_margin([rec("pass", margin="inf")]) == math.inf
+    assert render.claim_margin([rec("pass"), rec("pass", "probe", margin=3.0)]) is None
+
+
+@pytest.mark.parametrize("margin, verdict, text", [
+    (3200.0, "pass", "×3.2e+03"), (1.0699, "pass", "×1.07"), (0.5, "fail", "×0.5"), (1e-4, "fail", "×1.0e-04"),
+    (math.inf, "pass", "×∞"), (None, "pass", "exact"), (None, "fail", "exact"), (None, "skipped", "—"),
+    (None, "error", "—"),
+])
+def test_format_margin(margin, verdict, text):
+    assert render.format_margin(margin, verdict) == text
+
+
+def test_short_values():
+    assert render.short(None) == "—"
+    assert render.short("n/(n+d+1)") == "n/(n+d+1)"
+    assert render.short([0.1234567891, 2]) == "[0.123457, 2]"
+    long = render.short(list(range(100)))
+    assert len(long) == 80 and long.endswith("…")
+
+
+def test_summarize_counts_and_reconstruction():
+    s = render.summarize(fx.results())
+    assert list(s["claims"]) == ["demo.theorem1", "demo.lemma2", "demo.corollary3"]  # no evidence: not shown
+    assert s["counts"] == {"pass": 2, "fail": 1, "error": 0, "skipped": 0}
+    assert s["line"] == "3 claims: 2 pass, 1 fail"
+    assert s["reconstructed"] == ["demo.lemma2", "demo.corollary3"]  # reconstructed and derived; not 'paper'
+    assert s["reconstructed_line"].startswith("2 of 3 claims rest on formulas not read in the paper")
+    assert s["claims"]["demo.corollary3"]["warning"].startswith("Derived here, not read in the paper")
+    assert s["claims"]["demo.theorem1"]["warning"] is None
+    t1, l2 = s["claims"]["demo.theorem1"], s["claims"]["demo.lemma2"]
+    assert (t1["verdict"], t1["margin_text"], t1["checks_text"]) == ("pass", "×3.2e+03", "2/2")  # probe left out
+    assert (l2["verdict"], l2["checks_text"]) == ("fail", "0/2")
+    assert l2["warning"] == "Reconstructed, not read in the paper: the constant 1 in n+d+1 is re-pinnable"
+    assert t1["warning"] is None
+    assert s["claims"]["demo.corollary3"]["margin_text"] == "exact"
+
+
+def test_skipped_only_claim_is_skipped_not_pass():
+    data = fx.results()
+    data["evidence"] = [r for r in data["evidence"] if r["check"].endswith("test_eta_skipped")]
+    s = render.summarize(data)
+    assert s["claims"]["demo.lemma2"]["verdict"] == "skipped"
+    assert s["line"] == "1 claim: 1 skipped"
+
+
+# --- validation --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("change, needle", [
+    ({"schema_version": 2}, "schema_version is 2"),
+    ({"schema_version": None}, "schema_version is None"),
+])
+def test_wrong_schema_version(tmp_path, change, needle):
+    fx.write(tmp_path, fx.results(**change), figure=False)
+    with pytest.raises(ProofCheckError, match=needle):
+        render.load_results(tmp_path / "results.json")
+
+
+def test_missing_keys_are_named(tmp_path):
+    data = fx.results()
+    del data["evidence"]
+    with pytest.raises(ProofCheckError, match="missing key.*evidence"):
+        render.validate(data)
+    data = fx.results()
+    del data["evidence"][0]["verdict"]
+    with pytest.raises(ProofCheckError, match=r"evidence\[0\].*verdict"):
+        render.validate(data)
+    data = fx.results()
+    data["evidence"][0]["claim"] = "demo.nope"
+    with pytest.raises(ProofCheckError, match="demo.nope"):
+        render.validate(data)
+    (tmp_path / "results.json").write_text("{not json")
+    with pytest.raises(ProofCheckError, match="not readable JSON"):
+        render.load_results(tmp_path / "results.json")
+
+
+# --- outputs -----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    fx.write(out)
+    summary = render.write_report(out)
+    return out, summary
+
+
+def test_markdown_has_summary_sections_and_figures(rendered):
+    out, _ = rendered
+    md = (out / "proof-check.md").read_text()
+    head = md[: md.index("## Summary")]
+    assert "# cot-proofcheck proof-check report" in head
+    assert "2 of 3 claims rest on formulas not read in the paper" in head
+    assert "3 claims: 2 pass, 1 fail" in head
+    assert "Python 3.11.7" in head and "torch 2.13.0" in head and "Profile: `quick`" in head
+    assert "| `demo.lemma2` | Optimal step size | Statement of optimal step size. | reconstructed ⚠ | **FAIL** | ×0.5 | 0/2 |" in md
+    assert "## A Demo Paper on Chain of Thought" in md and "Demo Conference 2026" in md
+    for cid in ("demo.theorem1", "demo.lemma2", "demo.corollary3"):
+        assert f"### `{cid}`" in md
+    assert "demo.unrun4" not in md  # a claim without evidence is not shown
+    assert "```text\neta* = n/(n+d+1)\n```" in md
+    assert "> **Warning.** Reconstructed, not read in the paper: the constant 1 in n+d+1 is re-pinnable" in md
+    assert "exceeds the bound 0.25" in md and "test_eta_fail reason" in md
+    assert "](figures/convergence.png)" in md
+    assert "## Not run in this profile" in md and "test_big" in md
+    assert "…" in md  # the long predicted list was shortened
+
+
+def test_pdf_is_written(rendered):
+    out, summary = rendered
+    assert (out / "proof-check.pdf").read_bytes().startswith(b"%PDF")
+    assert all(c["formula_ok"] for c in summary["claims"].values())
+    assert json.loads((out / "summary.json").read_text())["line"] == summary["line"]
+
+
+def test_pdf_survives_bad_formula_and_missing_figure(tmp_path):
+    data = fx.results()
+    data["claims"]["demo.theorem1"]["formula_typst"] = "loss(w) = #"
+    data["claims"]["demo.corollary3"]["title"] = 'Tricky "text" with $math$, #hash, *stars* and ] brackets'
+    fx.write(tmp_path, data, figure=False)
+    summary = render.write_report(tmp_path)
+    row = summary["claims"]["demo.theorem1"]
+    assert row["formula_ok"] is False and row["formula_error"]
+    assert row["checks"][0]["figure_ok"] is False
+    assert (tmp_path / "proof-check.pdf").read_bytes().startswith(b"%PDF")
+    assert "Figure `figures/convergence.png` is missing" in (tmp_path / "proof-check.md").read_text()

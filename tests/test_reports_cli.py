@@ -1,0 +1,182 @@
+"""``python -m reports``: exit codes, bad input, and the atomic swap of the report folder.
+
+None of these tests runs the real verify suite: pytest's launch is replaced, or --render-only is used.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typst
+
+from reports import cli, render
+from tests import report_fixture as fx
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "reports", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=60)
+
+
+def all_pass() -> dict:
+    data = fx.results()
+    data["evidence"] = [r for r in data["evidence"] if r["claim"] != "demo.lemma2"]
+    return data
+
+
+def leftovers(out: Path) -> list[str]:
+    return sorted(p.name for p in out.parent.iterdir() if p.name.startswith(f"{out.name}."))
+
+
+def old_report(out: Path) -> Path:
+    """A previous report at ``out``, with a marker file a new report would not have."""
+    fx.write(out)
+    (out / "proof-check.md").write_text("old report\n")
+    (out / "marker").write_text("old")
+    return out
+
+
+# --- render-only end to end (subprocess) -------------------------------------------------------------
+def test_render_only_writes_report_and_exits_1_on_a_failing_claim(tmp_path):
+    out = old_report(tmp_path / "out")
+    proc = run_cli("--render-only", "--out", str(out))
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout.strip() == f"3 claims: 2 pass, 1 fail; report at {out / 'proof-check.pdf'}"
+    assert (out / "proof-check.pdf").read_bytes().startswith(b"%PDF")
+    assert "## Summary" in (out / "proof-check.md").read_text()
+    assert (out / "figures" / "convergence.png").is_file()
+    assert not (out / "marker").exists()  # the folder was replaced, not patched
+    assert leftovers(out) == []
+
+
+def test_render_only_exits_0_when_every_claim_passes(tmp_path):
+    out = tmp_path / "out"
+    fx.write(out, all_pass())
+    assert cli.main(["--render-only", "--out", str(out)]) == 0
+    assert (out / "proof-check.pdf").is_file()
+    assert leftovers(out) == []
+
+
+# --- atomic swap -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("exc, code", [(typst.TypstError("boom"), 3), (KeyboardInterrupt(), 130)])
+def test_failed_render_keeps_the_old_report(tmp_path, monkeypatch, capsys, exc, code):
+    out = old_report(tmp_path / "out")
+
+    def broken(out_dir):
+        raise exc
+
+    monkeypatch.setattr(render, "write_pdf", broken)
+    assert cli.main(["--render-only", "--out", str(out)]) == code
+    assert (out / "proof-check.md").read_text() == "old report\n"
+    assert (out / "marker").read_text() == "old"
+    assert leftovers(out) == []  # the stage folder was removed
+    err = capsys.readouterr().err
+    assert "previous report is unchanged" in err and len(err.strip().splitlines()) == 1
+
+
+def test_swap_failure_puts_the_old_report_back(tmp_path, monkeypatch):
+    out = old_report(tmp_path / "out")
+    stage = cli.make_stage(out)
+    real_rename = cli.os.rename
+
+    def rename(src, dst):
+        if Path(src) == stage:
+            raise OSError("disk gone")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(cli.os, "rename", rename)
+    with pytest.raises(OSError):
+        cli.swap(stage, out)
+    assert (out / "marker").read_text() == "old"
+
+
+def test_backup_left_by_a_killed_swap_is_restored(tmp_path):
+    out = tmp_path / "out"
+    backup = old_report(tmp_path / "out.old-abc123")
+    cli.restore_backup(out)
+    assert (out / "marker").is_file() and not backup.exists()
+
+
+# --- the pytest run (its launch replaced) ------------------------------------------------------------
+def test_pytest_command_and_pipeline(tmp_path, monkeypatch, capsys):
+    out = old_report(tmp_path / "out")
+    seen = {}
+
+    def fake_run(cmd, cwd):
+        seen["cmd"], seen["cwd"] = cmd, cwd
+        fx.write(Path(cmd[cmd.index("--evidence-out") + 1]).parent, all_pass())
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(cli.subprocess, "run", fake_run)
+    assert cli.main(["--profile", "paper", "--only", "gd_cot.*", "--out", str(out)]) == 0
+    cmd = seen["cmd"]
+    assert cmd[:5] == [sys.executable, "-m", "pytest", "verify", "-q"]
+    assert cmd[cmd.index("--proofcheck-profile") + 1] == "paper" and cmd[cmd.index("--only") + 1] == "gd_cot.*"
+    stage = Path(cmd[cmd.index("--evidence-out") + 1]).parent
+    assert stage.parent == out.parent and stage.name.startswith("out.stage-")
+    assert seen["cwd"] == cli.REPO
+    assert not (out / "marker").exists() and (out / "proof-check.pdf").is_file() and leftovers(out) == []
+    md = (out / "proof-check.md").read_text()
+    assert "--evidence-out" in md and "stage-" not in md  # the report shows the final path, not the stage
+    assert "report at" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("rc", [2, 3, 4])
+def test_pytest_crash_keeps_the_old_report(tmp_path, monkeypatch, rc):
+    out = old_report(tmp_path / "out")
+    monkeypatch.setattr(cli.subprocess, "run", lambda cmd, cwd: subprocess.CompletedProcess(cmd, rc))
+    assert cli.main(["--out", str(out)]) == 3
+    assert (out / "marker").is_file() and leftovers(out) == []
+
+
+def test_bad_only_does_not_launch_pytest(tmp_path, monkeypatch, capsys):
+    def no_run(*a, **k):
+        raise AssertionError("pytest was launched")
+
+    monkeypatch.setattr(cli.subprocess, "run", no_run)
+    assert cli.main(["--only", "no_such_paper.*", "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.startswith("error: --only 'no_such_paper.*' matches no claim id")
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- bad input (subprocess: one line, no traceback, exit 2) ------------------------------------------
+def bad_inputs(tmp_path: Path) -> dict[str, list[str]]:
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    wrong = tmp_path / "wrong"
+    fx.write(wrong, fx.results(schema_version=7), figure=False)
+    return {
+        "profile": ["--profile", "huge"],
+        "only": ["--only", "no_such_paper.*", "--out", str(tmp_path / "o1")],
+        "proc": ["--out", "/proc/proofcheck-out"],
+        "under-file": ["--out", str(afile / "out")],
+        "out-is-file": ["--out", str(afile)],
+        "no-results": ["--render-only", "--out", str(tmp_path / "empty")],
+        "schema": ["--render-only", "--out", str(wrong)],
+        "render-only-with-only": ["--render-only", "--only", "gd_cot.*", "--out", str(wrong)],
+    }
+
+
+@pytest.mark.parametrize("case", ["profile", "only", "proc", "under-file", "out-is-file", "no-results", "schema",
+                                  "render-only-with-only"])
+def test_bad_input_is_one_line(tmp_path, case):
+    proc = run_cli(*bad_inputs(tmp_path)[case])
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""  # stdout empty: pytest never started
+    lines = proc.stderr.strip().splitlines()
+    if case == "profile":  # argparse: usage, then one error line
+        assert lines[-1].startswith("python -m reports: error: argument --profile")
+    else:
+        assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert not (tmp_path / "o1").exists()
+
+
+def test_only_accepts_the_gd_cot_claims():
+    from verify import claims
+
+    assert claims.select("gd_cot.*")  # the glob the Makefile's example uses matches something
