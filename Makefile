@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 
-.PHONY: report test venv clean
+.PHONY: report test bench venv clean
 
 venv: $(STAMP)
 
@@ -13,9 +13,17 @@ $(STAMP): requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	rm -f $(VENV)/.installed-* && touch $@
 
+BENCH_JSON := bench/out/gd_cot_training.json
+
 # Proof-check report on the quick profile; pass extra flags with ARGS="--profile paper --only 'gd_cot.*'".
+# Its header quotes the latest benchmark; without one, a short one (k = 20, float32, ~30 s) runs first.
 report: $(STAMP)
+	@test -f $(BENCH_JSON) || $(PY) -m bench gd_cot_training --ks 20 --dtypes float32 --json $(BENCH_JSON)
 	$(PY) -m reports $(ARGS)
+
+# The full side-by-side training benchmark (k = 10, 20; float32, float64; a few minutes).
+bench: $(STAMP)
+	$(PY) -m bench gd_cot_training --json $(BENCH_JSON)
 
 # Library tests and claim checks (quick profile).
 test: $(STAMP)

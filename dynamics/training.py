@@ -36,27 +36,39 @@ class TrainConfig:
 @dataclass
 class TrainResult:
     losses: list[float]
-    seconds: float
+    seconds: float  # training time only: callbacks (evaluation) are not counted
+    step_seconds: list[float]
+    stopped_at: int | None = None  # the step after which the callback asked to stop
 
 
 def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, tuple], torch.Tensor],
-          sample: Callable[[torch.Generator, int], tuple], config: TrainConfig) -> TrainResult:
-    """Minimise ``loss_fn(model, sample(generator, batch))`` with Adam; returns the per-step losses."""
+          sample: Callable[[torch.Generator, int], tuple], config: TrainConfig,
+          callback: Callable[[int, torch.nn.Module], bool] | None = None) -> TrainResult:
+    """Minimise ``loss_fn(model, sample(generator, batch))`` with Adam; returns the per-step losses.
+
+    ``callback(step, model)`` runs after each step (outside the timed part); returning True stops training.
+    """
     gen = torch.Generator().manual_seed(config.seed)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
     floor = config.final_lr_fraction
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(s, config.steps) / config.steps)))
     losses: list[float] = []
-    start = time.perf_counter()
+    step_seconds: list[float] = []
+    stopped_at = None
     for step in range(config.steps):
+        t0 = time.perf_counter()
         loss = loss_fn(model, sample(gen, config.batch))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
         losses.append(loss.item())
+        step_seconds.append(time.perf_counter() - t0)
         if config.progress and (step + 1) % config.log_every == 0:
-            print(f"  step {step + 1}/{config.steps}  loss {loss.item():.4g}  "
-                  f"({time.perf_counter() - start:.1f} s)", file=sys.stderr, flush=True)
-    return TrainResult(losses=losses, seconds=time.perf_counter() - start)
+            print(f"  step {step + 1}/{config.steps}  loss {losses[-1]:.4g}  ({sum(step_seconds):.1f} s)",
+                  file=sys.stderr, flush=True)
+        if callback is not None and callback(step + 1, model):
+            stopped_at = step + 1
+            break
+    return TrainResult(losses=losses, seconds=sum(step_seconds), step_seconds=step_seconds, stopped_at=stopped_at)

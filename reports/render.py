@@ -177,6 +177,30 @@ def _figure_ok(out_dir: Path | None, figure: Any) -> bool:
     return out_dir is None or (out_dir / rel).is_file()
 
 
+def attach_benchmarks(results_path: Path, bench_dir: Path) -> None:
+    """Copy the latest benchmark JSONs (bench/out/*.json, written by ``python -m bench``) into results.json."""
+    files = sorted(bench_dir.glob("*.json")) if bench_dir.is_dir() else []
+    if not files:
+        return
+    results = json.loads(results_path.read_text())
+    results["benchmarks"] = {f.stem: json.loads(f.read_text()) for f in files}
+    results_path.write_text(json.dumps(results, indent=1))
+
+
+def speed_lines(results: dict) -> list[str]:
+    """One line per benchmark row: the measured speed-up of the suite's path over its baseline."""
+    lines = []
+    for name, bench in sorted((results.get("benchmarks") or {}).items()):
+        for row in bench.get("rows", []):
+            b, s = row["baseline"], row["suite"]
+            crit = (f"{row['ratio_to_criterion']:.1f}x to the criterion ({s['seconds']:.1f} s vs {b['seconds']:.1f} s)"
+                    if row.get("ratio_to_criterion") else "criterion not reached by both")
+            lines.append(f"{name} (run {bench.get('created', '?')}), k={row['k']} {row['dtype']}: suite path "
+                         f"{row['ratio_per_step']:.1f}x faster per step than the step-by-step baseline "
+                         f"({s['ms_per_step']:.2f} ms vs {b['ms_per_step']:.2f} ms), {crit}")
+    return lines or ["no benchmark run yet (python -m bench gd_cot_training)"]
+
+
 def summarize(results: dict, out_dir: Path | None = None, command: str | None = None) -> dict:
     """Per-claim aggregation and every formatted value the templates show (the content of summary.json).
 
@@ -225,6 +249,7 @@ def summarize(results: dict, out_dir: Path | None = None, command: str | None = 
                      (("Python", "python"), ("torch", "torch"), ("sympy", "sympy"), ("scipy", "scipy"),
                       ("numpy", "numpy"))],
         "platform": f"{env.get('platform') or '—'} ({env.get('cpus') or '?'} CPUs)",
+        "speed": speed_lines(results),
         "counts": _counts([c["verdict"] for c in claims.values()]),
         "reconstructed": recon,
         "papers": list(papers.values()),

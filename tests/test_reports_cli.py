@@ -180,3 +180,14 @@ def test_only_accepts_the_gd_cot_claims():
     from verify import claims
 
     assert claims.select("gd_cot.*")  # the glob the Makefile's example uses matches something
+
+
+def test_speed_lines_from_benchmarks():
+    from reports import render
+
+    row = {"k": 20, "dtype": "float32", "ratio_per_step": 11.0, "ratio_to_criterion": 10.5,
+           "baseline": {"ms_per_step": 22.0, "seconds": 15.0}, "suite": {"ms_per_step": 2.0, "seconds": 1.4}}
+    lines = render.speed_lines({"benchmarks": {"gd_cot_training": {"created": "2026-11-22 11:00 UTC", "rows": [row]}}})
+    assert lines == ["gd_cot_training (run 2026-11-22 11:00 UTC), k=20 float32: suite path 11.0x faster per step "
+                     "than the step-by-step baseline (2.00 ms vs 22.00 ms), 10.5x to the criterion (1.4 s vs 15.0 s)"]
+    assert render.speed_lines({})[0].startswith("no benchmark run yet")

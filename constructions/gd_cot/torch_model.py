@@ -63,9 +63,14 @@ def embed_torch(X: torch.Tensor, w_star: torch.Tensor) -> torch.Tensor:
 
 def sample_tasks_torch(generator: torch.Generator, batch: int, n: int, d: int,
                        dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor]:
-    """X (batch, d, n) with x ~ N(0, I_d) and w* (batch, d) ~ N(0, I_d)."""
-    X = torch.randn(batch, d, n, generator=generator, dtype=dtype)
-    w_star = torch.randn(batch, d, generator=generator, dtype=dtype)
+    """X (batch, d, n) with x ~ N(0, I_d) and w* (batch, d) ~ N(0, I_d).
+
+    The normals are drawn in float32 and cast: torch's float64 normal sampler is about 6x slower on CPU, and a
+    Gaussian quantised to 24 bits differs from the float64 one by ~1e-7 relative, far below every statistical
+    tolerance of the suite (round-off checks use numpy samples, not this).
+    """
+    X = torch.randn(batch, d, n, generator=generator, dtype=torch.float32).to(dtype)
+    w_star = torch.randn(batch, d, generator=generator, dtype=torch.float32).to(dtype)
     return X, w_star
 
 
@@ -78,3 +83,93 @@ def no_cot_estimate(model: LSA, X: torch.Tensor, w_star: torch.Tensor) -> torch.
 def no_cot_loss(model: LSA, X: torch.Tensor, w_star: torch.Tensor) -> torch.Tensor:
     """Batch mean of LOSS_FACTOR * ||w_hat - w*||^2 (the reported no-CoT loss, 1/2 included)."""
     return LOSS_FACTOR * ((no_cot_estimate(model, X, w_star) - w_star) ** 2).sum(-1).mean()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# CoT training with teacher forcing (the suite's fast path)
+# ---------------------------------------------------------------------------------------------------------
+def gd_targets_torch(X: torch.Tensor, w_star: torch.Tensor, eta: float, k: int) -> torch.Tensor:
+    """GD iterates w_0 = 0, ..., w_k with w_{i+1} = w_i - eta S (w_i - w*); shape (batch, k+1, d).
+
+    Same recursion as :func:`constructions.gd_cot.model.gd_iterates` (digest section 4), written as
+    w_{i+1} = P w_i + eta S w* with P = I - eta S: one fused batched product per step. (Advancing several
+    steps per product with stacked powers of P was measured slower on CPU for these sizes.)
+    """
+    n = X.shape[-1]
+    S = X @ X.transpose(-1, -2) / n
+    P = torch.eye(X.shape[1], dtype=X.dtype) - eta * S
+    b = eta * (S @ w_star[..., None])
+    w = torch.zeros_like(b)
+    out = [w]
+    for _ in range(k):
+        w = torch.baddbmm(b, P, w)
+        out.append(w)
+    return torch.cat(out, dim=-1).transpose(1, 2)
+
+
+def cot_columns(targets: torch.Tensor) -> torch.Tensor:
+    """Teacher-forced CoT columns (0_d, 0, w_i, 1) for i = 0..k; shape (batch, k+1, D)."""
+    batch, steps, d = targets.shape
+    cols = targets.new_zeros(batch, steps, token_dim(d))
+    cols[..., d + 1:2 * d + 1] = targets
+    cols[..., 2 * d + 1] = 1.0
+    return cols
+
+
+def cot_loss(model: LSA, X: torch.Tensor, w_star: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    r"""Teacher-forced CoT loss, all k steps in one batched pass (digest section 4 [P-2603]):
+
+        L = (1/2) E sum_{i=0}^{k-1} || f_LSA(Z_i)[:, -1] - (0_d, 0, w_{i+1}, 1) ||^2,
+        Z_i = [data columns, (0, 0, w_0, 1), ..., (0, 0, w_i, 1)].
+
+    The whole column is regressed. Summation range i = 0..k-1 and the 1/2 (LOSS_FACTOR) are re-pinnable [?].
+    With z_i = (0, 0, w_i, 1), u_i = W z_i and G = sum over data columns of z z^T (nonzero only in its
+    (x, y) block, computed once per task):
+
+        f(Z_i)[:, -1] = z_i + V (G u_i + sum_{j<=i} z_j (z_j . u_i)) / n.
+
+    The sum over j <= i is a lower-triangular (k x k) product: no loop over steps, no growing Z.
+    Mathematically identical to the rollout of each Z_i (tests/test_cot_loss.py compares them to round-off).
+    """
+    batch, d, n = X.shape
+    k = targets.shape[1] - 1
+    D, w, c = token_dim(d), slice(d + 1, 2 * d + 1), 2 * d + 1
+    Xy = torch.cat([X, torch.einsum("bdn,bd->bn", X, w_star)[:, None, :]], dim=1)  # (batch, d+1, n)
+    G = Xy @ Xy.transpose(-1, -2)  # data part of Z Z^T, (x, y) block only; shared by every step
+    w_in, w_out = targets[:, :-1], targets[:, 1:]  # (batch, k, d)
+    V, W = model.V, model.W
+    flat = w_in.reshape(-1, d)
+    # u_i = W z_i = W[:, w] w_i + W[:, c], split by row block (slicing the small W, not the (batch, k, D) u,
+    # keeps the backward free of full-size zero fills).
+    u_xy = torch.addmm(W[:d + 1, c], flat, W[:d + 1, w].T).view(batch, k, d + 1)
+    u_w = torch.addmm(W[w, c], flat, W[w, w].T).view(batch, k, d)
+    u_c = torch.addmv(W[c, c], flat, W[c, w]).view(batch, k, 1)
+    A = torch.baddbmm(u_c, u_w, w_in.transpose(-1, -2)).tril()  # A[i, j] = z_j . u_i for j <= i
+    v = torch.cat([u_xy @ G, A @ w_in, A.sum(dim=-1, keepdim=True)], dim=-1)  # (Z_i Z_i^T) u_i
+    # Residual f(Z_i)[:, -1] - (0, 0, w_{i+1}, 1) = V (Z_i Z_i^T) u_i / n + (z_i - target_i), where
+    # z_i - target_i = (0, 0, w_i - w_{i+1}, 0): one fused multiply-add, then a dot product.
+    shift = w_in.new_zeros(batch * k, D)
+    shift[:, w] = (w_in - w_out).reshape(-1, d)
+    residual = torch.addmm(shift, v.view(-1, D), V.T / n).view(-1)
+    return LOSS_FACTOR * torch.dot(residual, residual) / batch
+
+
+def cot_rollout_estimates(model: LSA, X: torch.Tensor, w_star: torch.Tensor, k: int) -> torch.Tensor:
+    """Autoregressive CoT rollout without teacher forcing; returns w_hat_1..w_hat_k, shape (batch, k, d).
+
+    Uses the cached-key form of the last column: Z Z^T is accumulated as columns are appended (same value
+    as the full f_LSA on the growing Z).
+    """
+    batch, d, n = X.shape
+    Zd = X.new_zeros(batch, token_dim(d), n)
+    Zd[:, :d] = X
+    Zd[:, d] = torch.einsum("bdn,bd->bn", X, w_star)
+    C = Zd @ Zd.transpose(-1, -2)
+    z = X.new_zeros(batch, token_dim(d))
+    z[:, 2 * d + 1] = 1.0
+    out = []
+    for _ in range(positive_int(k, "k", "the number of CoT steps")):
+        C = C + z[:, :, None] * z[:, None, :]
+        z = z + (C @ (z @ model.W.T)[..., None])[..., 0] @ model.V.T / n
+        out.append(z[:, d + 1:2 * d + 1])
+    return torch.stack(out, dim=1)

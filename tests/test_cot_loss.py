@@ -1,0 +1,124 @@
+"""The suite's batched CoT loss equals the step-by-step baseline (loss and gradients) to float64 round-off.
+
+Tolerance (round-off argument, not trial): both compute the same polynomial in (V, W, data) with different
+summation orders and parenthesisations. For any order, |fl(p) - p| <= gamma_N p_abs, where p_abs is the same
+polynomial with every term made non-negative (inputs replaced by absolute values, subtractions by additions)
+and N bounds the number of roundings along any path: N = B k D (the final sums) + 4 D + 2 (n + k) + 16. So the
+two results differ by at most 2 gamma_N p_abs, for the loss and elementwise for each gradient.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from bench.gd_cot_training import baseline_cot_loss
+from constructions.gd_cot import embed, gd_construction, sample_tasks
+from constructions.gd_cot.roundoff import gamma, rollout_vs_gd_bound
+from constructions.gd_cot.torch_model import (
+    LSA, cot_columns, cot_loss, cot_rollout_estimates, embed_torch, gd_targets_torch, sample_tasks_torch,
+)
+
+B, N_EX, D_IN, K = 64, 20, 10, 20
+
+
+def _batch(seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    X, w_star = sample_tasks_torch(gen, B, N_EX, D_IN)
+    return X, w_star, gd_targets_torch(X, w_star, 0.1, K)
+
+
+def _abs_loss(Va, Wa, X, w_star, targets):
+    """The loss polynomial with all terms non-negative: an upper bound on every term's magnitude."""
+    Xa, wa, Ta = X.abs(), w_star.abs(), targets.abs()
+    d, n = D_IN, N_EX
+    Z = Xa.new_zeros(B, 2 * d + 2, n)
+    Z[:, :d], Z[:, d] = Xa, torch.einsum("bdn,bd->bn", Xa, wa)
+    cols = cot_columns(Ta)
+    total = 0.0
+    for i in range(K):
+        Zi = torch.cat([Z, cols[:, :i + 1].transpose(1, 2)], dim=-1)
+        z = cols[:, i, :, None]
+        out = z + Va @ Zi @ (Zi.transpose(-1, -2) @ (Wa @ z)) / n
+        total = total + ((out[..., 0] + cols[:, i + 1]) ** 2).sum(-1)
+    return 0.5 * total.mean()
+
+
+def _tolerances(model, batch):
+    Va = model.V.detach().abs().requires_grad_()
+    Wa = model.W.detach().abs().requires_grad_()
+    L_abs = _abs_loss(Va, Wa, *batch)
+    gV, gW = torch.autograd.grad(L_abs, [Va, Wa])
+    D = 2 * D_IN + 2
+    g = gamma(B * K * D + 4 * D + 2 * (N_EX + K) + 16)
+    return 2 * g * L_abs.item(), 2 * g * gV, 2 * g * gW
+
+
+@pytest.mark.parametrize("init_scale", [0.05, 0.3])
+def test_fast_loss_and_gradients_equal_baseline(init_scale):
+    model = LSA(D_IN, init_scale=init_scale, generator=torch.Generator().manual_seed(1))
+    batch = _batch()
+    fast, base = cot_loss(model, *batch), baseline_cot_loss(model, *batch)
+    gf = torch.autograd.grad(fast, [model.V, model.W])
+    gb = torch.autograd.grad(base, [model.V, model.W])
+    tol_L, tol_V, tol_W = _tolerances(model, batch)
+    assert abs(fast.item() - base.item()) <= tol_L
+    assert torch.all((gf[0] - gb[0]).abs() <= tol_V)
+    assert torch.all((gf[1] - gb[1]).abs() <= tol_W)
+
+
+def _leaky_loss(model, X, w_star, targets):
+    """A deliberately wrong baseline: the target column is appended before the step that must predict it."""
+    n = X.shape[-1]
+    cols = cot_columns(targets)
+    Z = embed_torch(X, w_star)
+    total = 0.0
+    for i in range(K):
+        Z = torch.cat([Z, cols[:, i + 1, :, None]], dim=-1)  # the leak
+        z_last = Z[..., -2:-1]
+        out = z_last + model.V @ Z @ (Z.transpose(-1, -2) @ (model.W @ z_last)) / n
+        total = total + ((out[..., 0] - cols[:, i + 1]) ** 2).sum(-1)
+    return 0.5 * total.mean()
+
+
+def test_negative_control_leaky_loss_exceeds_tolerance():
+    """The same comparison rejects a baseline with a teacher-forcing leak: the check can fail."""
+    model = LSA(D_IN, init_scale=0.1, generator=torch.Generator().manual_seed(1))
+    batch = _batch()
+    tol_L, tol_V, _ = _tolerances(model, batch)
+    fast, leaky = cot_loss(model, *batch), _leaky_loss(model, *batch)
+    g_fast = torch.autograd.grad(fast, model.V)[0]
+    g_leaky = torch.autograd.grad(leaky, model.V)[0]
+    assert abs(fast.item() - leaky.item()) > tol_L
+    assert torch.any((g_fast - g_leaky).abs() > tol_V)
+
+
+def test_cached_rollout_equals_full_rollout():
+    d, n, k, eta = 6, 15, 12, 0.2
+    X, w_star, y = sample_tasks(np.random.default_rng(3), 4, n, d)
+    V, W = gd_construction(d, eta)
+    model = LSA.from_numpy(V, W)
+    Xt, wt = torch.from_numpy(X), torch.from_numpy(w_star)
+    with torch.no_grad():
+        cached = cot_rollout_estimates(model, Xt, wt, k).numpy()
+        full = model.rollout(torch.from_numpy(embed(X, y)), k, n)[:, d + 1:2 * d + 1, n + 1:].transpose(1, 2).numpy()
+    for b in range(4):
+        bound = rollout_vs_gd_bound(X[b], w_star[b], eta, k, n_rollouts=2)[1:]
+        assert np.all(np.abs(cached[b] - full[b]).max(-1) <= bound)
+
+
+def test_gd_targets_equal_recursion():
+    from constructions.gd_cot import gd_iterates
+
+    X, w_star, _ = _batch(5)
+    fast = gd_targets_torch(X, w_star, 0.1, K).numpy()
+    slow = gd_iterates(X.numpy(), w_star.numpy(), 0.1, K)
+    # Both run the recursion w_{i+1} - w* = P (w_i - w*) (P = I - eta S) in float64 with different groupings:
+    # each step adds at most gamma_{n+d+4} relative error (P from sums of n products, a d-term product, two adds)
+    # on a vector of size <= max(1, ||P||_inf)^i ||w*||_inf, and later steps amplify it by ||P||_inf, so each is
+    # within i gamma_{n+d+4} max(1, ||P||_inf)^i ||w*||_inf of the exact iterate.
+    S = np.einsum("bdn,ben->bde", X.numpy(), X.numpy()) / N_EX
+    p_norm = np.abs(np.eye(D_IN) - 0.1 * S).sum(-1).max(-1)  # (B,)
+    i = np.arange(K + 1)
+    bound = 2 * i * gamma(N_EX + D_IN + 4) * np.maximum(p_norm[:, None], 1.0) ** i \
+        * np.abs(w_star.numpy()).max(-1)[:, None]
+    assert np.all(np.abs(fast - slow).max(-1) <= bound)
