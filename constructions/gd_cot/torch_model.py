@@ -107,6 +107,12 @@ def gd_targets_torch(X: torch.Tensor, w_star: torch.Tensor, eta: float, k: int) 
     return torch.cat(out, dim=-1).transpose(1, 2)
 
 
+def data_gram(X: torch.Tensor, w_star: torch.Tensor) -> torch.Tensor:
+    """G = sum over data columns of z_j z_j^T restricted to its nonzero (x, y) block; shape (batch, d+1, d+1)."""
+    Xy = torch.cat([X, torch.einsum("bdn,bd->bn", X, w_star)[:, None, :]], dim=1)  # (batch, d+1, n)
+    return Xy @ Xy.transpose(-1, -2)
+
+
 def cot_columns(targets: torch.Tensor) -> torch.Tensor:
     """Teacher-forced CoT columns (0_d, 0, w_i, 1) for i = 0..k; shape (batch, k+1, D)."""
     batch, steps, d = targets.shape
@@ -134,8 +140,7 @@ def cot_loss(model: LSA, X: torch.Tensor, w_star: torch.Tensor, targets: torch.T
     batch, d, n = X.shape
     k = targets.shape[1] - 1
     D, w, c = token_dim(d), slice(d + 1, 2 * d + 1), 2 * d + 1
-    Xy = torch.cat([X, torch.einsum("bdn,bd->bn", X, w_star)[:, None, :]], dim=1)  # (batch, d+1, n)
-    G = Xy @ Xy.transpose(-1, -2)  # data part of Z Z^T, (x, y) block only; shared by every step
+    G = data_gram(X, w_star)  # data part of Z Z^T, (x, y) block only; shared by every step
     w_in, w_out = targets[:, :-1], targets[:, 1:]  # (batch, k, d)
     V, W = model.V, model.W
     flat = w_in.reshape(-1, d)
@@ -161,10 +166,8 @@ def cot_rollout_estimates(model: LSA, X: torch.Tensor, w_star: torch.Tensor, k: 
     as the full f_LSA on the growing Z).
     """
     batch, d, n = X.shape
-    Zd = X.new_zeros(batch, token_dim(d), n)
-    Zd[:, :d] = X
-    Zd[:, d] = torch.einsum("bdn,bd->bn", X, w_star)
-    C = Zd @ Zd.transpose(-1, -2)
+    C = X.new_zeros(batch, token_dim(d), token_dim(d))
+    C[:, :d + 1, :d + 1] = data_gram(X, w_star)
     z = X.new_zeros(batch, token_dim(d))
     z[:, 2 * d + 1] = 1.0
     out = []
