@@ -126,6 +126,17 @@ def gd_construction(d: int, eta: float) -> tuple[np.ndarray, np.ndarray]:
     return V, W
 
 
+def sparse_pattern(d: int) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks of the Theorem 3.2 / Lemma C.2 pattern: V31 in V; W13 and W24 in W ([P-2603])."""
+    b = blocks(d)
+    D = token_dim(d)
+    mv, mw = np.zeros((D, D), bool), np.zeros((D, D), bool)
+    mv[b["w"], b["x"]] = True
+    mw[b["x"], b["w"]] = True
+    mw[d, 2 * d + 1] = True
+    return mv, mw
+
+
 def no_cot_decomposition(V: np.ndarray, W: np.ndarray, d: int) -> dict[str, np.ndarray]:
     r"""Odd/even split of the no-CoT output of a dense LSA (Theorem 3.1, digest section 6, [D]).
 

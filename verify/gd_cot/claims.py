@@ -56,4 +56,20 @@ CLAIMS = [
                "The sandwich is stated on the unhalved squared error (twice the reported loss)."),
         sources=("digest section 6",),
     ),
+    Claim(
+        id="gd_cot.lemmaC_2",
+        title="Lemma C.2 (CoT gradient flow keeps the sparse pattern)",
+        statement=("At every point with V nonzero only in V31 and W only in W13 and W24, the population gradient of "
+                   "the teacher-forced CoT loss is zero outside those blocks, so gradient flow started there stays there."),
+        provenance="paper",
+        formula=("V = V31 (w-rows, x-cols), W = W13 (x-rows, w-cols) + W24 (y-row, const-col)  =>  "
+                 "E[dL/dV]_off = 0, E[dL/dW]_off = 0"),
+        formula_typst=("EE [(partial L)/(partial V)]_\"off\" = 0, quad EE [(partial L)/(partial W)]_\"off\" = 0 "
+                       "quad \"at\" V = V_(31), W = W_(13) + W_(24)"),
+        notes=("Statement quoted from the paper's Lemma C.2 by arXiv 2603.01293 [P-2603], which says the proof uses "
+               "only the symmetry w* -> -w* and that the w_i are odd in w*. The check is that argument, exactly: "
+               "per task, every off-pattern gradient entry is either exactly 0 or odd in w*. Whether the paper "
+               "trains W24 or fixes it is not known [?]; here it is trained (part of the pattern)."),
+        sources=("digest section 7.1",),
+    ),
 ]
