@@ -17,12 +17,10 @@ from typing import Any
 import jinja2
 
 from constructions.errors import ProofCheckError
+from verify.evidence import ROLES, SCHEMA_VERSION, VERDICTS
 
-SCHEMA_VERSION = 1
 TITLE = "cot-proofcheck proof-check report"
 TEMPLATES = Path(__file__).parent / "templates"
-VERDICTS = ("pass", "fail", "error", "skipped")
-ROLES = ("check", "negative_control", "probe")
 COUNTED_ROLES = ("check", "negative_control")  # probes never count toward a claim's verdict
 SHORT = 80  # characters of a predicted/measured/tolerance value shown in a table cell
 

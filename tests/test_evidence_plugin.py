@@ -7,6 +7,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
+# A throw-away test module run under pytester: its failing, crashing, empty and skipped checks are on purpose,
+# to show that each gets the right verdict (a skip must become 'skipped', never 'pass').
 CHECKS = '''
 import pytest
 

@@ -19,7 +19,10 @@ from typing import Any
 
 import numpy as np
 
+# The evidence contract, shared by the plugin that writes results.json and the report that reads it.
+SCHEMA_VERSION = 1
 ROLES = ("check", "negative_control", "probe")
+VERDICTS = ("pass", "fail", "error", "skipped")
 
 
 def to_jsonable(value: Any) -> Any:

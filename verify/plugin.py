@@ -25,10 +25,9 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from verify import claims as claim_registry
-from verify.evidence import Evidence
+from verify.evidence import SCHEMA_VERSION, Evidence
 
 PROFILES = ("quick", "paper")
-SCHEMA_VERSION = 1
 
 # Hypothesis: derandomized (a fixed seed per test) so every run checks the same examples.
 settings.register_profile(
