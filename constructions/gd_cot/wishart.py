@@ -1,0 +1,75 @@
+r"""Exact spectral moments of the real Wishart matrix W = X X^T, X in R^{d x n} with i.i.d. N(0, 1) entries.
+
+The reduced CoT loss of Section 4 (digest section 7.2) needs E tr S^m, S = W / n, for m up to 2k + 2; the digest
+lists them only for m <= 4. They follow exactly from Gaussian integration by parts (Stein's lemma,
+E[X_ab f(X)] = E[df/dX_ab]) applied to tr W^m = sum_ab X_ab (X^T W^(m-1))_ba [D]:
+
+    E[tr W^m F] = (n + m - 1) E[tr W^(m-1) F]
+                  + sum_{j=0}^{m-2} E[tr W^(j+1) tr W^(m-2-j) F]
+                  + sum_l 2 q_l E[tr W^(m+q_l-1) F / tr W^(q_l)],      F = prod_l tr W^(q_l),  tr W^0 = d.
+
+Every term has total degree one lower, so the recursion over multisets of exponents ends at E[1] = 1. With
+integer n, d all values are exact Python integers; with sympy symbols they are polynomials in n and d (the
+m <= 4 cases reproduce the digest's table, which :mod:`constructions.gd_cot.symbolic` derives from Gaussian
+moments independently).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import sympy as sp
+
+from constructions.errors import ProofCheckError, positive_int
+
+
+def _mixed(exps: tuple[int, ...], n, d):
+    """E[prod_l tr W^(exps_l)] for a sorted tuple of positive exponents (memoised per (n, d))."""
+    return _mixed_cached(exps, n, d)
+
+
+@lru_cache(maxsize=None)
+def _mixed_cached(exps: tuple[int, ...], n, d):
+    if not exps:
+        return 1
+    m, rest = exps[-1], exps[:-1]  # peel the largest exponent: it keeps the state space smallest
+
+    def E(*parts, others=rest):
+        zeros = sum(1 for p in parts if p == 0)
+        key = tuple(sorted([p for p in parts if p > 0] + list(others)))
+        return d**zeros * _mixed_cached(key, n, d)
+
+    total = (n + m - 1) * E(m - 1)
+    for j in range(m - 1):
+        total += E(j + 1, m - 2 - j)
+    for idx, q in enumerate(rest):
+        others = rest[:idx] + rest[idx + 1:]
+        total += 2 * q * E(m + q - 1, others=others)
+    return sp.expand(total) if isinstance(total, sp.Expr) else total
+
+
+def mixed_trace_moment(exponents, n, d):
+    """E[prod_l tr W^(m_l)] exactly (integers for integer n, d; polynomials for sympy symbols)."""
+    exps = tuple(sorted(int(e) for e in exponents))
+    if any(e < 0 for e in exps):
+        raise ProofCheckError(f"trace exponents must be non-negative integers (got {exponents})")
+    zeros = sum(1 for e in exps if e == 0)
+    return d**zeros * _mixed(tuple(e for e in exps if e > 0), n, d)
+
+
+def trace_moment(m: int, n, d):
+    """E tr W^m for W = X X^T, X in R^{d x n} standard Gaussian; exact."""
+    if int(m) != m or m < 0:
+        raise ProofCheckError(f"the moment order m must be a non-negative integer (got m={m})")
+    if not isinstance(n, sp.Basic):
+        n = positive_int(n, "n", "the number of in-context examples")
+    if not isinstance(d, sp.Basic):
+        d = positive_int(d, "d", "the input dimension")
+    return mixed_trace_moment((int(m),), n, d)
+
+
+def normalized_trace_moments(m_max: int, n: int, d: int) -> list[sp.Rational]:
+    """[E tr S^m for m = 0..m_max] with S = X X^T / n, as exact rationals (E tr S^0 = d)."""
+    n = positive_int(n, "n", "the number of in-context examples")
+    d = positive_int(d, "d", "the input dimension")
+    return [sp.Rational(trace_moment(m, n, d), n**m) for m in range(m_max + 1)]
