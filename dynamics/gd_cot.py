@@ -382,9 +382,9 @@ class Trajectory:
 ODE_RTOL, ODE_ATOL = 1e-9, 1e-12  # explicit tolerances (SciPy's defaults are too loose for limits to 1e-6)
 
 
-def time_grid(t_max: float, n_points: int = 41) -> np.ndarray:
-    """0 plus log-spaced times from t_max / 10^4 to t_max: both stages show on a log axis."""
-    return np.concatenate([[0.0], np.geomspace(t_max * 1e-4, t_max, n_points - 1)])
+def time_grid(t_max: float, n_points: int = 121) -> np.ndarray:
+    """0 plus log-spaced times from t_max / 10^6 to t_max: both stages show on a log axis."""
+    return np.concatenate([[0.0], np.geomspace(t_max * 1e-6, t_max, n_points - 1)])
 
 
 def integrate_flow(flow: ReducedFlow, y0, t_max: float, *, t_eval=None, rtol: float = ODE_RTOL,
@@ -452,3 +452,11 @@ def stage_boundary(flow: ReducedFlow, traj: Trajectory) -> float:
         return float(traj.t[i])
     w = -gap[i - 1] / (gap[i] - gap[i - 1])
     return float(np.exp((1 - w) * np.log(traj.t[i - 1]) + w * np.log(traj.t[i])))
+
+
+def stage_one_target(flow: ReducedFlow, b: np.ndarray) -> np.ndarray:
+    """argmin_a L(a, b) at frozen b: where V31 heads in stage 1 while W13 has not moved yet. L is quadratic in a
+    (M_i is linear in A), so one Newton step from any a is exact: a* = a - H_aa^{-1} dL/da."""
+    y = np.concatenate([np.zeros(flow.dim), np.asarray(b, float)])
+    H = flow.hessian(y)[: flow.dim, : flow.dim]
+    return -np.linalg.solve(H, flow.grad(y)[: flow.dim])

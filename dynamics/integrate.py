@@ -81,7 +81,8 @@ def summarize(flow, traj) -> dict:
     }
 
 
-def plot(flow, traj, summary: dict, path: Path) -> None:
+def figure(flow, traj, summary: dict):
+    """Trajectories a_j(t), b_j(t) and the loss on log time axes, the two stages shaded."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -106,6 +107,13 @@ def plot(flow, traj, summary: dict, path: Path) -> None:
     ax1.legend(fontsize=8, loc="center left")
     ax2.set_title("population CoT loss")
     fig.tight_layout()
+    return fig
+
+
+def plot(flow, traj, summary: dict, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig = figure(flow, traj, summary)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)
