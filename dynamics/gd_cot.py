@@ -27,14 +27,15 @@ from constructions.gd_cot.torch_model import (
 from dynamics.training import TrainConfig, TrainResult, train
 
 
-def train_no_cot(d: int, n: int, config: TrainConfig, *, init_scale: float = 0.1) -> tuple[LSA, TrainResult]:
+def train_no_cot(d: int, n: int, config: TrainConfig, *, init_scale: float = 0.1,
+                 callback=None) -> tuple[LSA, TrainResult]:
     """Train a dense LSA (all of V, W, random N(0, init_scale^2) init, float64) on the no-CoT loss
     (1/2) E||f_LSA(Z_0)[w, -1] - w*||^2 with fresh Gaussian tasks every step."""
     d = positive_int(d, "d", "the input dimension")
     n = positive_int(n, "n", "the number of in-context examples")
     model = LSA(d, init_scale=init_scale, generator=torch.Generator().manual_seed(config.seed + 10_000))
     result = train(model, lambda m, batch: no_cot_loss(m, *batch),
-                   lambda gen, size: sample_tasks_torch(gen, size, n, d), config)
+                   lambda gen, size: sample_tasks_torch(gen, size, n, d), config, callback)
     return model, result
 
 

@@ -165,3 +165,47 @@ def sample_tasks(rng: np.random.Generator, batch: int, n: int, d: int,
     w_star = rng.standard_normal((batch, d))
     y = np.einsum("bdn,bd->bn", X, w_star)
     return X, w_star, y
+
+
+def pattern_mass(V: np.ndarray, W: np.ndarray, d: int) -> dict[str, float]:
+    r"""How far a dense (V, W) is from the sparse pattern, split by the two paths of the last-column map [D].
+
+    Under teacher forcing data columns are zero in the w/const rows and CoT columns zero in the x/y rows, so
+    Z Z^T is block diagonal and  V Z Z^T W = V[:, xy] G_xy W[xy, :] + V[:, wc] G_wc W[wc, :].  The query column
+    is zero in x/y, so W[:, xy] never acts (exactly zero gradient). Returns
+      data_share: squared mass off the pattern / total, over the identifiable data-path entries V[:, xy], W[xy, wc];
+      cot_path:   ||V[:, wc]||_F ||W[wc, wc]||_F / (||V31||_F ||W13||_F), the size of the CoT-column path;
+      raw_share:  the same share over every entry except W[:, xy] (what a heatmap shows);
+      w_cot_rows, v_cot_cols: squared mass of W[wc, wc] and V[:, wc].
+    """
+    b = blocks(d)
+    xy, wc = slice(0, d + 1), slice(d + 1, 2 * d + 2)
+    mv, mw = sparse_pattern(d)
+    sq = lambda a: float(np.sum(np.asarray(a) ** 2))  # noqa: E731
+    data_V, data_W = V[:, xy], W[xy, wc]
+    off_data = sq(data_V[~mv[:, xy]]) + sq(data_W[~mw[xy, wc]])
+    total_data = sq(data_V) + sq(data_W)
+    ident = np.ones_like(mw)
+    ident[:, xy] = False
+    off_raw = sq(V[~mv]) + sq(W[~mw & ident])
+    total_raw = sq(V) + sq(W[ident])
+    return dict(data_share=off_data / total_data, raw_share=off_raw / total_raw, w_cot_rows=sq(W[wc, wc]),
+                v_cot_cols=sq(V[:, wc]))
+
+
+def path_outputs(V: np.ndarray, W: np.ndarray, X: np.ndarray, w_star: np.ndarray, iterates: np.ndarray):
+    r"""The two paths' contributions to the last output column at the last teacher-forced step i = k-1 [D]:
+    data path V[:, xy] G_xy W[xy, :] z / n and CoT path V[:, wc] G_wc W[wc, :] z / n, with
+    G_xy = sum_j (x_j, y_j)(x_j, y_j)^T, G_wc = sum_{j<k} (w_j, 1)(w_j, 1)^T, z = (0, 0, w_(k-1), 1).
+    X (B, d, n), w_star (B, d), iterates (B, k+1, d) (GD targets). Returns two (B, 2d+2) arrays."""
+    B, d, n = X.shape
+    xy, wc = slice(0, d + 1), slice(d + 1, 2 * d + 2)
+    data = np.concatenate([X, np.einsum("bdn,bd->bn", X, w_star)[:, None, :]], axis=1)
+    cols = np.concatenate([iterates[:, :-1], np.ones(iterates[:, :-1].shape[:2] + (1,))], axis=2)  # (B, k, d+1)
+    z = cols[:, -1]
+    G_xy = data @ data.swapaxes(1, 2)
+    G_wc = cols.swapaxes(1, 2) @ cols
+    Wz_xy, Wz_wc = z @ W[xy, wc].T, z @ W[wc, wc].T
+    out_data = np.einsum("bij,bj->bi", G_xy, Wz_xy) @ V[:, xy].T / n
+    out_cot = np.einsum("bij,bj->bi", G_wc, Wz_wc) @ V[:, wc].T / n
+    return out_data, out_cot

@@ -57,10 +57,18 @@ def mixed_trace_moment(exponents, n, d):
     return d**zeros * _mixed(tuple(e for e in exps if e > 0), n, d)
 
 
+MAX_ORDER = 50  # the recursion visits every multiset of exponents with sum <= m: ~1e6 states at m = 50
+
+
 def trace_moment(m: int, n, d):
-    """E tr W^m for W = X X^T, X in R^{d x n} standard Gaussian; exact."""
+    """E tr W^m for W = X X^T, X in R^{d x n} standard Gaussian; exact. Orders up to :data:`MAX_ORDER`
+    (m = 42, what k = 20 CoT steps need, takes about 2 s; the cost grows like the partition numbers)."""
     if int(m) != m or m < 0:
         raise ProofCheckError(f"the moment order m must be a non-negative integer (got m={m})")
+    if m > MAX_ORDER:
+        raise ProofCheckError(f"exact Wishart moments are available up to order {MAX_ORDER} (k <= "
+                              f"{(MAX_ORDER - 2) // 2} CoT steps for the scalar model); got order {m}: use the "
+                              "eigenspace model, whose coefficients are sampled")
     if not isinstance(n, sp.Basic):
         n = positive_int(n, "n", "the number of in-context examples")
     if not isinstance(d, sp.Basic):
@@ -73,3 +81,12 @@ def normalized_trace_moments(m_max: int, n: int, d: int) -> list[sp.Rational]:
     n = positive_int(n, "n", "the number of in-context examples")
     d = positive_int(d, "d", "the input dimension")
     return [sp.Rational(trace_moment(m, n, d), n**m) for m in range(m_max + 1)]
+
+
+def expected_gd_error(n: int, d: int, k: int, eta) -> sp.Rational:
+    r"""(1/2) E||w_k - w*||^2 = (1/2) E tr (I - eta S)^{2k} for k GD steps from 0 (Theorems 3.2, 4.1, 4.2 [D]),
+    exact: sum_m binom(2k, m) (-eta)^m E tr S^m. ``eta`` is taken as the exact rational of its decimal string."""
+    k = positive_int(k, "k", "the number of CoT steps")
+    eta = sp.Rational(str(eta)) if not isinstance(eta, sp.Basic) else eta
+    mu = normalized_trace_moments(2 * k, n, d)
+    return sp.Rational(1, 2) * sum(sp.binomial(2 * k, m) * (-eta) ** m * mu[m] for m in range(2 * k + 1))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from constructions.gd_cot import cot_rollout, embed, estimates, gd_iterates, sample_tasks
@@ -44,3 +46,93 @@ def no_cot_eval(model, n: int, d: int, samples: int, seed: int, chunk: int = 20_
             loss.append(LOSS_FACTOR * ((plus - w_star) ** 2).sum(-1))
             even.append(LOSS_FACTOR * (((plus + minus) / 2) ** 2).sum(-1))
     return {"loss": torch.cat(loss).numpy(), "even": torch.cat(even).numpy()}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Trained dense models shared by figure1, figure2 and the theorem4_1 probe (one training per session)
+# ---------------------------------------------------------------------------------------------------------
+TRAINING = {  # profile -> sizes; eta = 0.3 keeps mean and median of (1/2)||(I - eta S)^k w*||^2 together
+    "quick": dict(d=5, n=20, ks=(5, 10), eta=0.3, steps=1500, eval_every=50),  # n = 4d: k = 10 GD steps converge
+    "paper": dict(d=10, n=20, ks=(10, 20), eta=0.3, steps=3000, eval_every=100),
+}
+EVAL_TASKS = 2048
+
+
+def eval_tasks(n: int, d: int, seed: int = 12345):
+    """The fixed evaluation set: EVAL_TASKS Gaussian tasks (X, w*)."""
+    import torch
+
+    from constructions.gd_cot.torch_model import sample_tasks_torch
+
+    return sample_tasks_torch(torch.Generator().manual_seed(seed), EVAL_TASKS, n, d)
+
+
+@lru_cache(maxsize=None)
+def trained_cot(profile: str, k: int, seed: int = 0):
+    """Dense LSA trained on the teacher-forced CoT loss from N(0, 0.1^2) init, with the evaluation curve.
+
+    Returns dict: model, V0, W0 (init), result (TrainResult), steps, eval_mean, eval_median (per-task
+    (1/2)||w_hat_k - w*||^2 of the autoregressive rollout on the fixed evaluation set), per_task (final).
+    """
+    import torch
+
+    from constructions.gd_cot import LOSS_FACTOR
+    from constructions.gd_cot.torch_model import LSA, cot_rollout_estimates
+    from dynamics.gd_cot import train_cot
+    from dynamics.training import TrainConfig
+
+    cfg = TRAINING[profile]
+    d, n, eta = cfg["d"], cfg["n"], cfg["eta"]
+    X, w_star = eval_tasks(n, d)
+    init = LSA(d, init_scale=0.1, generator=torch.Generator().manual_seed(seed + 10_000))
+    curve = {"steps": [], "mean": [], "median": []}
+
+    def per_task(model):
+        with torch.no_grad():
+            w_k = cot_rollout_estimates(model, X, w_star, k)[:, -1]
+        return (LOSS_FACTOR * ((w_k - w_star) ** 2).sum(-1)).numpy()
+
+    def callback(step, model):
+        if step % cfg["eval_every"] == 0 or step == 1:
+            values = per_task(model)
+            curve["steps"].append(step)
+            curve["mean"].append(float(values.mean()))
+            curve["median"].append(float(np.median(values)))
+        return False
+
+    model, result = train_cot(d, n, k, eta, TrainConfig(steps=cfg["steps"], seed=seed), init_scale=0.1,
+                              callback=callback)
+    return dict(model=model, V0=init.V.detach().numpy().copy(), W0=init.W.detach().numpy().copy(), result=result,
+                curve=curve, per_task=per_task(model), d=d, n=n, k=k, eta=eta, steps=cfg["steps"])
+
+
+@lru_cache(maxsize=None)
+def trained_no_cot(profile: str, seed: int = 0):
+    """Dense LSA trained without CoT (same sizes and steps), with its evaluation curve on the same tasks."""
+    import torch
+
+    from constructions.gd_cot import LOSS_FACTOR
+    from constructions.gd_cot.torch_model import no_cot_estimate
+    from dynamics.gd_cot import train_no_cot
+    from dynamics.training import TrainConfig
+
+    cfg = TRAINING[profile]
+    d, n = cfg["d"], cfg["n"]
+    X, w_star = eval_tasks(n, d)
+    curve = {"steps": [], "mean": [], "median": []}
+
+    def per_task(model):
+        with torch.no_grad():
+            return (LOSS_FACTOR * ((no_cot_estimate(model, X, w_star) - w_star) ** 2).sum(-1)).numpy()
+
+    def callback(step, model):
+        if step % cfg["eval_every"] == 0 or step == 1:
+            values = per_task(model)
+            curve["steps"].append(step)
+            curve["mean"].append(float(values.mean()))
+            curve["median"].append(float(np.median(values)))
+        return False
+
+    model, result = train_no_cot(d, n, TrainConfig(steps=cfg["steps"], seed=seed), init_scale=0.1,
+                                 callback=callback)
+    return dict(model=model, result=result, curve=curve, per_task=per_task(model), d=d, n=n, steps=cfg["steps"])
