@@ -247,3 +247,17 @@ def sandwich_certificates(assume_n_ge_d_plus_1: bool = True) -> dict[str, object
         out[name] = p.as_expr()
         out[f"{name}_certified"] = all(c >= 0 for c in p.coeffs())
     return out
+
+
+def no_cot_ood_loss(Sigma: sp.Matrix, n) -> sp.Expr:
+    r"""OOD loss of the no-CoT optimum trained on Sigma = I (w_hat = eta* S w*, eta* = n/(n+d+1)) on x ~ N(0, Sigma):
+
+        LOSS * E||(eta* S - I) w*||^2 = LOSS * (eta*^2 tr E[S S] - 2 eta* tr Sigma + d)
+                                      = LOSS * (||I - eta* Sigma||_F^2 + (eta*^2 / n)(tr Sigma^2 + (tr Sigma)^2)),
+
+    with E[S S] from :func:`expected_SMS` at M = I (digest section 7.5 [D]). Exact for rational Sigma.
+    """
+    d = Sigma.shape[0]
+    eta_star = sp.S(n) / (n + d + 1)
+    ESS = expected_SMS(sp.eye(d), Sigma, n)
+    return sp.nsimplify(LOSS * (eta_star**2 * ESS.trace() - 2 * eta_star * Sigma.trace() + d))

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from constructions.errors import positive_int
+from constructions.errors import ProofCheckError, positive_int
 from constructions.gd_cot.model import LOSS_FACTOR, blocks, token_dim
 
 
@@ -176,3 +176,14 @@ def cot_rollout_estimates(model: LSA, X: torch.Tensor, w_star: torch.Tensor, k: 
         z = z + (C @ (z @ model.W.T)[..., None])[..., 0] @ model.V.T / n
         out.append(z[:, d + 1:2 * d + 1])
     return torch.stack(out, dim=1)
+
+
+def sample_tasks_cov(generator: torch.Generator, batch: int, n: int, Sigma: np.ndarray,
+                     dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor]:
+    """OOD tasks (Theorem 4.2): x ~ N(0, Sigma) (as X = Sigma^{1/2} G), w* ~ N(0, I); X (batch, d, n)."""
+    lam, Q = np.linalg.eigh(np.asarray(Sigma, float))
+    if lam.min() <= 0:
+        raise ProofCheckError(f"Sigma must be positive definite (smallest eigenvalue {lam.min():.3g})")
+    root = torch.from_numpy((Q * np.sqrt(lam)) @ Q.T).to(dtype)
+    G, w_star = sample_tasks_torch(generator, batch, n, len(lam), dtype)
+    return root @ G, w_star

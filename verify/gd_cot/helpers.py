@@ -136,3 +136,41 @@ def trained_no_cot(profile: str, seed: int = 0):
     model, result = train_no_cot(d, n, TrainConfig(steps=cfg["steps"], seed=seed), init_scale=0.1,
                                  callback=callback)
     return dict(model=model, result=result, curve=curve, per_task=per_task(model), d=d, n=n, steps=cfg["steps"])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Out-of-distribution evaluation (theorem4_2, figure3)
+# ---------------------------------------------------------------------------------------------------------
+OOD_SPECTRA = {  # spec(Sigma) geometric between the ends; "inside" stays inside (0, 2/eta) after sampling noise
+    "identity": (1.0, 1.0), "inside": (0.5, 2.0), "outside": (0.5, 8.0),
+}
+
+
+def ood_covariance(kind: str, d: int, seed: int = 0) -> tuple[np.ndarray, list[float]]:
+    """Sigma = Q diag(spectrum) Q^T with a seeded random rotation Q; spectrum rounded to 6 decimals (exact
+    rationals for the no-CoT formula). Returns (Sigma, spectrum)."""
+    lo, hi = OOD_SPECTRA[kind]
+    spec = [round(float(x), 6) for x in np.geomspace(lo, hi, d)]
+    Q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((d, d)))
+    return (Q * np.array(spec)) @ Q.T, spec
+
+
+def ood_losses(model, Sigma: np.ndarray, n: int, eta: float, ks, tasks: int = EVAL_TASKS, seed: int = 99):
+    """Per-task (1/2)||w_hat_k - w*||^2 of the model's rollout and of exact k-step GD on the same OOD tasks,
+    for each k in ks: dict k -> (model values, GD values)."""
+    import torch
+
+    from constructions.gd_cot import LOSS_FACTOR
+    from constructions.gd_cot.torch_model import cot_rollout_estimates, sample_tasks_cov
+
+    X, w_star = sample_tasks_cov(torch.Generator().manual_seed(seed), tasks, n, Sigma)
+    d = X.shape[1]
+    P = torch.eye(d, dtype=X.dtype) - eta * (X @ X.transpose(1, 2) / n)
+    out = {}
+    with torch.no_grad():
+        est = cot_rollout_estimates(model, X, w_star, max(ks))
+        for k in ks:
+            gd_err = (torch.linalg.matrix_power(P, k) @ w_star[..., None])[..., 0]
+            out[k] = ((LOSS_FACTOR * ((est[:, k - 1] - w_star) ** 2).sum(-1)).numpy(),
+                      (LOSS_FACTOR * (gd_err**2).sum(-1)).numpy())
+    return out
