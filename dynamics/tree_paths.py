@@ -22,19 +22,38 @@ Training loops here are plain (minibatch) gradient descent with a fixed step, as
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, wraps
 
 import numpy as np
 import sympy as sp
 import torch
 
 from constructions.errors import positive_float, positive_int
+from constructions.tree_paths.symbolic import alpha, beta
 from constructions.tree_paths.torch_model import (
     LOSS_FACTOR, TreeBatch, backward_loss, forward_loss, pad_embeddings, sample_backward, sample_forward,
 )
 
-alpha, beta = sp.symbols("alpha beta", real=True)
+@contextmanager
+def one_thread():
+    """Run torch on one intra-op thread, then restore: the matrices here are tiny, and extra threads only add
+    synchronisation (about 10x slower on a loaded 2-core machine)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
+def _one_thread(fn):
+    @wraps(fn)
+    def run(*args, **kwargs):
+        with one_thread():
+            return fn(*args, **kwargs)
+    return run
 
 
 # --- backward: the closed-form reduced loss -------------------------------------------------------------
@@ -118,6 +137,7 @@ def reduced_backward_gd(m: int, lr: float, steps: int, log_every: int = 1) -> Tr
     return out
 
 
+@_one_thread
 def train_backward(m: int, S: int, lr: float, steps: int, batch: int, *, embeddings=None, seed: int = 0,
                    log_every: int = 1, B0: np.ndarray | None = None) -> tuple[np.ndarray, Trajectory]:
     """Minibatch SGD with fixed step on the full d x d matrix B (from 0 unless B0), fresh perfect trees every step.
@@ -156,6 +176,7 @@ def train_backward(m: int, S: int, lr: float, steps: int, batch: int, *, embeddi
     return B.detach().numpy(), out
 
 
+@_one_thread
 def backward_gradient(B: np.ndarray, embeddings: np.ndarray, batch: TreeBatch) -> np.ndarray:
     """dL/dB of the mean minibatch loss (float64)."""
     Bt = torch.tensor(B, dtype=torch.float64, requires_grad=True)
@@ -199,6 +220,7 @@ def _log_forward(out: Trajectory, t: int, p: dict, loss, node, stage):
     out.log(t, loss=float(loss), node_loss=float(node), stage_loss=float(stage), **flat)
 
 
+@_one_thread
 def reduced_forward_gd(m: int, S: int, lr: float, steps: int, log_every: int = 1) -> Trajectory:
     """Population GD from 0 on the 12 scalars: alpha_l -= (lr/S) dL/dalpha_l, beta_l -= (lr/(S(S-1))) dL/dbeta_l,
     V_l -= lr dL/dV_l (the exact image of GD on the full U_l, V_l)."""
@@ -224,6 +246,7 @@ def reduced_forward_gd(m: int, S: int, lr: float, steps: int, log_every: int = 1
     return out
 
 
+@_one_thread
 def train_forward(m: int, S: int, lr: float, steps: int, batch: int, *, seed: int = 0,
                   log_every: int = 1) -> tuple[dict, Trajectory]:
     """Minibatch SGD with fixed step on the full U_1, U_2 (S x S, one-hot embeddings) and V_1, V_2 (2 x 2), from 0.
@@ -260,3 +283,20 @@ def train_forward(m: int, S: int, lr: float, steps: int, batch: int, *, seed: in
     params = {"U1": U[0].detach().numpy(), "U2": U[1].detach().numpy(),
               "V1": V[0].detach().numpy(), "V2": V[1].detach().numpy()}
     return params, out
+
+
+@lru_cache(maxsize=None)
+def backward_asymptotics(m: int) -> dict[str, sp.Expr]:
+    """Large-alpha behaviour of the reduced backward GD (digest section 6.2, derived here).
+
+    With x = e^{-alpha}, L = x^2 F(beta) + O(x^3), F = lim_{x -> 0} L / x^2. The reduced map moves
+    (alpha, beta) along d beta / d alpha = (dL/dbeta) / ((S - 1) dL/dalpha) -> r(beta) = F'(beta) / (-2 (S - 1) F(beta)).
+    If r < 0 and r(beta) ~ -K e^beta as beta -> -oo, then e^{-beta} ~ K alpha: beta -> -oo only logarithmically, so
+    beta / alpha -> 0 and H / ||H|| -> I / sqrt(S) (convergence in direction to the construction)."""
+    S = 2 ** (m + 1) - 1
+    L = backward_reduced_loss(m)
+    x = sp.Symbol("x", positive=True)
+    F = sp.simplify(sp.limit(sp.together(L.subs(alpha, -sp.log(x)) / x ** 2), x, 0))
+    r = sp.simplify(sp.diff(F, beta) / (-2 * (S - 1) * F))
+    K = -sp.limit(r * sp.exp(-beta), beta, -sp.oo)
+    return {"F": F, "r": r, "K": K, "r_at_minus_inf": sp.limit(r, beta, -sp.oo)}

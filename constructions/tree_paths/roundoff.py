@@ -42,9 +42,20 @@ def closed_form_roundoff() -> float:
     return 3 * gamma(16)
 
 
-def loss_roundoff(N: int, d: int, m: int) -> float:
-    """Bound on |fl(loss) - loss| of the one-hot backward loss (1/m) sum_k (1/2)||y_hat_k - a_t||^2 per tree:
-    each squared norm is off by <= 2 * 2 * step_error_roundoff (|a + b|^2 - |a|^2 <= (2|a| + |b|)|b|, |a| <= 2),
-    plus gamma_m for the mean (terms <= 2)."""
-    s = step_error_roundoff(N, d, d, 0.0, True)
-    return (2 + s) * s + 2 * gamma(m + 1)
+def loss_roundoff(N: int, d: int, S: int, h_max: float, one_hot: bool, m: int) -> float:
+    """Bound on |fl(loss) - loss| of the backward loss (1/m) sum_k (1/2)||y_hat_k - a_t||^2 of one tree: with
+    s = step_error_roundoff, (1/2)| |e + D|^2 - |e|^2 | <= (1/2)(2|e| + s) s <= (2 + s/2) s (|e| <= 2), plus
+    gamma_{m+1} times the terms (<= 2) for the mean."""
+    s = step_error_roundoff(N, d, S, h_max, one_hot)
+    return (2 + s / 2) * s + 2 * gamma(m + 1)
+
+
+def gradient_roundoff(batch: int, T: int, m: int, d: int) -> float:
+    """Bound on the float64 error of a linear functional of dL/dH (e.g. its trace) for a one-hot minibatch loss.
+
+    Backpropagation: dL/dlogit_j = (1/(b m)) p_j (y_j - y_hat)^T (y_hat - a_t) and |(y_j - y_hat)^T (y_hat - a_t)|
+    <= 2 * 2, so over all b m steps and keys the absolute contributions to the gradient total <= 4
+    (sum_j p_j = 1; with one-hot A each contribution lands in one entry of dL/dH). Every contribution carries the relative error of its forward
+    quantities (<= gamma_{2T+d+8}) and is added in a sum of at most b m T terms, so any sum of gradient entries is
+    off by <= 4 (gamma_{2T+d+8} + gamma_{b m T}) (the functional's own sum is one of those orders)."""
+    return 4 * (gamma(2 * T + d + 8) + gamma(batch * m * T + d * d))

@@ -111,3 +111,27 @@ def value_margin_expr(logits: list, values: list, target) -> sp.Expr:
     good = [l for l, v in zip(logits, values) if v == target]
     bad = [l for l, v in zip(logits, values) if v != target]
     return sp.simplify(sp.Max(*good) - sp.Max(*bad))
+
+
+# --- the symmetric backward model on a concrete tree (an independent route to the reduced loss) ---------
+alpha, beta = sp.symbols("alpha beta", real=True)
+
+
+def symmetric_backward_loss(tree: Tree, goal: int, loss_factor=sp.Rational(1, 2)) -> sp.Expr:
+    """(1/m) sum_k loss_factor ||y_hat_k - a_{v_{k+1}}||^2 with H = alpha I + beta (J - I), orthonormal A, built
+    key by key from the tree's tokens: logit alpha if x_j = v_k, 0 if x_j = 0 (goal), beta otherwise;
+    ||y_hat - a_t||^2 = (1 - W_t)^2 + sum_{u != t} W_u^2 with W_u the softmax mass on keys of value a_u."""
+    path = tree.path_to_root(goal)
+    keys = [(u, p) for u, p in tree.edges()] + [(None, goal)]
+    total = sp.Integer(0)
+    for k in range(len(path) - 1):
+        weights: dict[int, sp.Expr] = {}
+        for x, y in keys:
+            w = sp.exp(alpha) if x == path[k] else (sp.Integer(1) if x is None else sp.exp(beta))
+            weights[y] = weights.get(y, 0) + w
+        Z = sp.Add(*weights.values())
+        t = path[k + 1]
+        total += loss_factor * ((1 - weights.get(t, 0) / Z) ** 2 + sp.Add(*[w ** 2 for u, w in weights.items()
+                                                                            if u != t]) / Z ** 2)
+        keys.append((path[k], path[k + 1]))  # CoT token c_{k+1} = (v_k ; v_{k+1})
+    return total / (len(path) - 1)

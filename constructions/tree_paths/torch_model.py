@@ -102,6 +102,13 @@ def sample_forward(gen: torch.Generator, batch: int, m: int, S: int) -> TreeBatc
     return TreeBatch("forward", m, S, labels, leaf, keys_x, keys_y, keys_s, query_pos, nodes, stages)
 
 
+def relabel(batch: TreeBatch, perm) -> TreeBatch:
+    """The same batch with every label u replaced by perm[u] (index S, the zero slot, stays S)."""
+    table = torch.cat([torch.as_tensor(np.asarray(perm), dtype=torch.long), torch.tensor([batch.S])])
+    return TreeBatch(batch.task, batch.m, batch.S, table[batch.labels], batch.goal_pos, table[batch.keys_x],
+                     table[batch.keys_y], batch.keys_s, batch.query_pos, table[batch.targets], batch.stage_targets)
+
+
 def pad_embeddings(A) -> torch.Tensor:
     """A_pad = [A, 0] (d x (S+1)), float64: index S is the zero slot."""
     A = torch.as_tensor(np.asarray(A), dtype=torch.float64)
