@@ -44,6 +44,7 @@ def draw_embeddings(kind: str, S: int, extra_dim: int, seed: int) -> np.ndarray:
     raise ValueError(kind)
 
 
+@lru_cache(maxsize=None)
 def random_test_set(S: int, count: int = TEST_TREES, seed: int = 2024, max_children: int = 3):
     """[(tree, goal)]: random test trees with n uniform in [2, S], labels a random subset of [S]."""
     rng = np.random.default_rng(seed)
@@ -51,7 +52,7 @@ def random_test_set(S: int, count: int = TEST_TREES, seed: int = 2024, max_child
     for _ in range(count):
         tree = random_test_tree(S, rng, max_children=max_children)
         out.append((tree, random_leaf(tree, rng)))
-    return out
+    return tuple(out)
 
 
 def deep_random_set(S: int, depths: tuple[int, int], count: int, seed: int, max_children: int = 3):
