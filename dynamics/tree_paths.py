@@ -221,14 +221,22 @@ def _log_forward(out: Trajectory, t: int, p: dict, loss, node, stage):
 
 
 @_one_thread
-def reduced_forward_gd(m: int, S: int, lr: float, steps: int, log_every: int = 1) -> Trajectory:
+def reduced_forward_gd(m: int, S: int, lr: float, steps: int, log_every: int = 1, *, frozen: tuple = (),
+                       unscaled: bool = False) -> Trajectory:
     """Population GD from 0 on the 12 scalars: alpha_l -= (lr/S) dL/dalpha_l, beta_l -= (lr/(S(S-1))) dL/dbeta_l,
-    V_l -= lr dL/dV_l (the exact image of GD on the full U_l, V_l)."""
+    V_l -= lr dL/dV_l (the exact image of GD on the full U_l, V_l).
+
+    ``frozen`` names parameters kept at 0 (e.g. ("V1", "V2")); ``unscaled=True`` drops the 1/S and 1/(S(S-1))
+    factors (a wrong reduction): both only for negative controls."""
     lr = positive_float(lr, "lr", "the learning rate")
     steps = positive_int(steps, "steps", "the number of GD steps")
     p = _zero_params()
     scale = {"alpha1": 1 / S, "alpha2": 1 / S, "beta1": 1 / (S * (S - 1)), "beta2": 1 / (S * (S - 1)),
              "V1": 1.0, "V2": 1.0}
+    if unscaled:
+        scale = dict.fromkeys(scale, 1.0)
+    for k in frozen:
+        scale[k] = 0.0
     out = Trajectory()
     t0 = time.perf_counter()
     for t in range(steps + 1):
@@ -300,3 +308,41 @@ def backward_asymptotics(m: int) -> dict[str, sp.Expr]:
     r = sp.simplify(sp.diff(F, beta) / (-2 * (S - 1) * F))
     K = -sp.limit(r * sp.exp(-beta), beta, -sp.oo)
     return {"F": F, "r": r, "K": K, "r_at_minus_inf": sp.limit(r, beta, -sp.oo)}
+
+
+def forward_params_at(traj: Trajectory, i: int) -> dict:
+    """The 12 symmetric scalars at logged index i, as the dict :func:`forward_from_symmetric` takes."""
+    out = {k: traj[k][i] for k in ("alpha1", "beta1", "alpha2", "beta2")}
+    for l in (1, 2):
+        out[f"V{l}"] = np.array([[traj[f"V{l}_bb"][i], traj[f"V{l}_bf"][i]], [traj[f"V{l}_fb"][i], traj[f"V{l}_ff"][i]]])
+    return out
+
+
+FORWARD_STEP_TYPES = ("stage, non-turning steps", "path, forward steps", "path, backward steps",
+                      "path, turning point (root repeated)", "stage, turning point (flip to s_f)")
+
+
+def forward_phases(traj: Trajectory, m: int, S: int) -> dict[str, int | None]:
+    """Per step type, the first logged iteration from which teacher-forced argmax decoding of that type stays
+    correct to the end of the run (None if it is wrong at the end), measured from the 12 symmetric scalars on one
+    canonical tree (the decisions are the same on every labelled perfect tree at a symmetric point)."""
+    from constructions.tree_paths import decode_path, forward_from_symmetric, one_hot, perfect_binary_tree
+
+    n = 2 ** (m + 1) - 1
+    tree, goal, A = perfect_binary_tree(m, range(n)), n - 1, one_hot(S)
+    groups = {FORWARD_STEP_TYPES[0]: ("stage", [k for k in range(2 * m + 1) if k != m]),
+              FORWARD_STEP_TYPES[1]: ("node", list(range(m + 1, 2 * m + 1))),
+              FORWARD_STEP_TYPES[2]: ("node", list(range(m))),
+              FORWARD_STEP_TYPES[3]: ("node", [m]),
+              FORWARD_STEP_TYPES[4]: ("stage", [m])}
+    since: dict[str, int | None] = dict.fromkeys(groups)
+    for i, step in enumerate(traj.steps):
+        dec = decode_path(forward_from_symmetric(forward_params_at(traj, i), S), tree, goal, A, feedback="teacher")
+        for name, (kind, ks) in groups.items():
+            got, want = (dec.nodes, dec.targets) if kind == "node" else (dec.stages, dec.stage_targets)
+            ok = all(got[k] == want[k] for k in ks)
+            if ok and since[name] is None:
+                since[name] = step
+            elif not ok:
+                since[name] = None
+    return since

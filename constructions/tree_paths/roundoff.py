@@ -59,3 +59,16 @@ def gradient_roundoff(batch: int, T: int, m: int, d: int) -> float:
     quantities (<= gamma_{2T+d+8}) and is added in a sum of at most b m T terms, so any sum of gradient entries is
     off by <= 4 (gamma_{2T+d+8} + gamma_{b m T}) (the functional's own sum is one of those orders)."""
     return 4 * (gamma(2 * T + d + 8) + gamma(batch * m * T + d * d))
+
+
+def forward_loss_roundoff(N: int, S: int, m: int, logit_max: float) -> float:
+    """Bound on |fl(loss) - loss| of the one-hot forward loss of one tree (two heads, 2m + 1 steps): each logit is a
+    sum of two exact gathers, so |Delta logit| <= u logit_max; each head's step error is then bounded as in
+    :func:`step_error_roundoff` (d = S for the node head, 2 for the stage head) and enters as in
+    :func:`loss_roundoff`."""
+    dl = U * logit_max
+    total = 0.0
+    for d in (S, 2):
+        s = d * (2 * dl + gamma(2 * N + 4)) + 2 * gamma(d + 2)
+        total += (2 + s / 2) * s
+    return total + 4 * gamma(2 * m + 2)
