@@ -24,6 +24,7 @@ from functools import lru_cache
 import numpy as np
 import sympy as sp
 
+from constructions.tree_paths.roundoff import step_error_roundoff
 from constructions.tree_paths.trees import Tree
 
 c, N, eps, margin = sp.symbols("c N epsilon margin", positive=True)
@@ -91,6 +92,13 @@ def margin_bound(margin_value, N_value):
     return _fn("margin_bound")(margin_value, N_value)
 
 
+def margin_bound_fp(margin_value, N_value, d: int) -> float:
+    """:func:`margin_bound` plus the float64 round-off of a computed error of a d-dimensional output given the
+    computed logits (:func:`constructions.tree_paths.roundoff.step_error_roundoff` with exact logits): the bound
+    for the *computed* error, which matters only where the bound itself is below ~1e-13."""
+    return float(margin_bound(margin_value, N_value)) + step_error_roundoff(int(N_value), d, d, 0.0, True)
+
+
 def c_for_error(eps_value, N_value):
     return _fn("c_for_error")(eps_value, N_value)
 
@@ -153,3 +161,17 @@ def value_margin(logits: np.ndarray, is_target: np.ndarray) -> float:
     if good.size == 0:
         return -np.inf
     return float(good.max() - bad.max()) if bad.size else np.inf
+
+
+def backward_symmetric_exact(tree: Tree, goal: int, a: float, b: float) -> bool:
+    """Whether argmax decoding with H = a I + b (J - I) (orthonormal A) is exact on (tree, goal), derived from the
+    multiplicities: at each step the target's weight e^a + n_t e^b must beat every other value's weight n_u e^b,
+    where the goal token (x = 0, logit 0) weighs 1 instead of e^b. Reduces to e^c > need for b = 0."""
+    ea, eb = np.exp(a), np.exp(b)
+    for k in range(tree.depth(goal)):
+        _, t, counts = backward_step_counts(tree, goal, k)
+        weight = {u: n * eb + (1 - eb if u == goal else 0.0) for u, n in counts.items()}
+        w_t = ea + weight.pop(t, 0.0)
+        if weight and not w_t > max(weight.values()):
+            return False
+    return True

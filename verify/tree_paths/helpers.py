@@ -55,6 +55,7 @@ def random_test_set(S: int, count: int = TEST_TREES, seed: int = 2024, max_child
     return tuple(out)
 
 
+@lru_cache(maxsize=None)
 def deep_random_set(S: int, depths: tuple[int, int], count: int, seed: int, max_children: int = 3):
     """Random test trees (n uniform in [depth_lo + 1, S]) with a goal leaf at depth in [depth_lo, depth_hi];
     trees without such a leaf are redrawn."""
@@ -66,7 +67,7 @@ def deep_random_set(S: int, depths: tuple[int, int], count: int, seed: int, max_
         leaves = [u for u in tree.leaves if lo <= tree.depth(u) <= hi]
         if leaves:
             out.append((tree, int(leaves[int(rng.integers(len(leaves)))])))
-    return out
+    return tuple(out)
 
 
 def overlap_embeddings(S: int, rho: float) -> np.ndarray:

@@ -17,7 +17,8 @@ from verify.tree_paths.helpers import BACKWARD, STEPS, TEST_TREES, backward_redu
 pytestmark = pytest.mark.claim("tree_paths.theorem4")
 
 S = BACKWARD["S"]
-BOUND = "derived margin bound 2(N-1)e^{-margin}: the N-1 other keys carry <= e^{-margin} each, ||y_j - a_t|| <= 2"
+BOUND = ("derived margin bound 2(N-1)e^{-margin}: the N-1 other keys carry <= e^{-margin} each, ||y_j - a_t|| <= 2; "
+         "plus float64 round-off of the computed error (bounds.margin_bound_fp)")
 
 
 def _margin_of(H: np.ndarray) -> float:
@@ -33,7 +34,7 @@ def _evaluate(B: np.ndarray, A: np.ndarray, trees, margin: float):
         dec = decode_path(model, tree, goal, A)
         exact += dec.correct
         for e, N in zip(dec.errors, dec.context):
-            b = float(bd.margin_bound(margin, N))
+            b = bd.margin_bound_fp(margin, N, A.shape[0])
             if e / b > worst[0]:
                 worst = (e / b, e, b)
     return exact, worst
