@@ -84,8 +84,9 @@ def test_probe_exact_rate_by_depth(evidence, profile, task):
         rates[depth] = float(np.mean([decode_path(model, t, g, one_hot(S)).correct for t, g in _trees(S, depth)]))
     if task == "forward":
         _figure(evidence, profile, rates)
-    evidence.check_ge(min(rates.values()), 0.0, predicted="reported only",
-                      reason="probe: beyond the paper, no pass/fail threshold", what=f"rates by depth {rates}")
+    evidence.check_exact(all(0 <= r <= 1 for r in rates.values()), measured={f"depth {d}": r for d, r in rates.items()},
+                         predicted="reported only", reason="probe: beyond the paper, no pass/fail threshold",
+                         what="exact-path rates")
 
 
 def _figure(evidence, profile, fwd_rates):
