@@ -8,7 +8,7 @@ from functools import lru_cache
 import numpy as np
 
 from constructions.tree_paths import (
-    equicorrelated, one_hot, orthonormal, perfect_binary_tree, random_leaf, random_test_tree, random_tree,
+    one_hot, orthonormal, perfect_binary_tree, random_leaf, random_test_tree, random_tree,
 )
 from dynamics import tree_paths as dyn
 
@@ -68,10 +68,6 @@ def deep_random_set(S: int, depths: tuple[int, int], count: int, seed: int, max_
         if leaves:
             out.append((tree, int(leaves[int(rng.integers(len(leaves)))])))
     return tuple(out)
-
-
-def overlap_embeddings(S: int, rho: float) -> np.ndarray:
-    return equicorrelated(S, rho)
 
 
 @lru_cache(maxsize=None)

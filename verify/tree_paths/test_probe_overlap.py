@@ -6,7 +6,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-import numpy as np
 import pytest
 
 from constructions.tree_paths import BackwardModel, backward_construction, decode_path, equicorrelated

@@ -12,7 +12,7 @@ import pytest
 from constructions.tree_paths import ForwardModel, decode_path, forward_from_symmetric, one_hot
 from constructions.tree_paths import bounds as bd
 from dynamics import tree_paths as dyn
-from verify.tree_paths.helpers import FORWARD, STEPS, TEST_TREES, forward_reduced, forward_sgd, random_test_set
+from verify.tree_paths.helpers import FORWARD, TEST_TREES, forward_reduced, forward_sgd, random_test_set
 
 pytestmark = pytest.mark.claim("tree_paths.theorem6")
 
