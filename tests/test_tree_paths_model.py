@@ -1,0 +1,100 @@
+"""constructions.tree_paths model and dynamics.tree_paths: decoding a known tree, numpy = torch, shapes, errors."""
+
+import numpy as np
+import pytest
+import sympy as sp
+import torch
+
+from constructions import ProofCheckError
+from constructions.tree_paths import (
+    BackwardModel, Tree, backward_construction, decode_path, forward_construction, one_hot, orthonormal,
+    perfect_binary_tree,
+)
+from constructions.tree_paths import bounds as bd
+from constructions.tree_paths.torch_model import (
+    backward_outputs, forward_outputs, pad_embeddings, sample_backward, sample_forward,
+)
+from dynamics import tree_paths as dyn
+
+KNOWN = Tree((10, 11, 12, 13, 14, 15), (-1, 10, 10, 11, 13, 13))  # 10 -> {11, 12}, 11 -> {13}, 13 -> {14, 15}
+
+
+def test_decode_known_tree_backward_and_forward():
+    A = one_hot(16)
+    dec = decode_path(backward_construction(3.0, A), KNOWN, 15, A)
+    assert dec.correct and dec.path == [15, 13, 11, 10] and dec.context == [6, 7, 8]
+    fwd = decode_path(forward_construction(6.0, A), KNOWN, 15, A)
+    assert fwd.correct and fwd.nodes == [13, 11, 10, 10, 11, 13, 15] and fwd.path == [10, 11, 13, 15]
+    assert fwd.stages == [0, 0, 0, 1, 1, 1, 1] and len(fwd.attention) == 2 and len(fwd.margins[1]) == 7
+
+
+def test_decode_with_random_orthonormal_embeddings():
+    A = orthonormal(16, np.random.default_rng(3), d=20)
+    assert decode_path(backward_construction(3.0, A), KNOWN, 14, A).path == [14, 13, 11, 10]
+
+
+def test_exact_error_and_threshold_of_known_tree():
+    # step 1: current 13 (2 children + its CoT token -> n = 3), target 11 (one child) -> need 3: c* = ln 3
+    assert bd.backward_argmax_need(KNOWN, 15) == 3
+    c = 2.0
+    dec = decode_path(backward_construction(c, one_hot(16)), KNOWN, 15, one_hot(16), feedback="teacher")
+    np.testing.assert_allclose(dec.errors, bd.backward_exact_errors(KNOWN, 15, c), atol=1e-14)
+
+
+@pytest.mark.parametrize("task", ["backward", "forward"])
+def test_torch_teacher_forcing_equals_numpy(task):
+    gen = torch.Generator().manual_seed(0)
+    S = 17
+    A = orthonormal(S, np.random.default_rng(0), d=19)
+    if task == "backward":
+        batch = sample_backward(gen, 4, 3, S)
+        model = backward_construction(1.7, A)
+        y, p = backward_outputs(torch.tensor(model.B), pad_embeddings(A), batch)
+        assert y.shape == (4, 3, 19) and p.shape == (4, 3, 15 + 2)
+        refs = [(y[i].numpy(), None) for i in range(4)]
+    else:
+        batch = sample_forward(gen, 4, 3, S)
+        model = forward_construction(1.3, A)
+        y, s, probs = forward_outputs(tuple(map(torch.tensor, model.U)), tuple(map(torch.tensor, model.V)),
+                                      pad_embeddings(A), batch)
+        assert y.shape == (4, 7, 19) and s.shape == (4, 7, 2) and probs[0].shape == (4, 7, 15 + 1 + 6)
+        refs = [(y[i].numpy(), s[i].numpy()) for i in range(4)]
+    for i, (yi, si) in enumerate(refs):
+        tree, goal = batch.tree(i)
+        dec = decode_path(model, tree, goal, A, feedback="teacher")
+        np.testing.assert_allclose(np.array(dec.outputs), yi, atol=1e-13)
+        if si is not None:
+            np.testing.assert_allclose(np.array(dec.stage_outputs), si, atol=1e-13)
+
+
+def test_reduced_loss_api():
+    L = dyn.backward_reduced_loss(4)
+    assert L.free_symbols == {dyn.alpha, dyn.beta}
+    assert sp.nsimplify(L.subs({dyn.alpha: 0, dyn.beta: 0})) == sp.Rational(583172343553, 1238822424576)
+    parts = dyn.symmetric_parts(dyn.symmetric_H(2.0, -0.5, 5))
+    assert parts["alpha"] == 2.0 and parts["beta"] == -0.5 and parts["diag_spread"] == 0.0
+
+
+def test_short_training_runs_have_the_documented_shapes():
+    B, tr = dyn.train_backward(2, 7, 1.0, 5, 8, log_every=1)
+    assert B.shape == (7, 7) and tr.steps == [0, 1, 2, 3, 4, 5] and tr.seconds_per_step > 0
+    red = dyn.reduced_forward_gd(2, 9, 0.2, 3)
+    assert set(red.final) == {"alpha1", "beta1", "alpha2", "beta2", "V1", "V2"} and len(red["V2_fb"]) == 4
+    P, ftr = dyn.train_forward(2, 9, 0.2, 3, 4)
+    assert P["U1"].shape == (9, 9) and P["V2"].shape == (2, 2)
+
+
+@pytest.mark.parametrize("call, fragment", [
+    (lambda: decode_path(BackwardModel(np.eye(3)), perfect_binary_tree(1, range(3)), 1, np.eye(3), feedback="raw"),
+     "feedback must be 'argmax' or 'teacher'"),
+    (lambda: decode_path(BackwardModel(np.eye(4)), perfect_binary_tree(1, range(3)), 1, np.eye(3)),
+     "embeddings have dimension d=3 but the model has d=4"),
+    (lambda: decode_path(BackwardModel(np.eye(3)), Tree((0, 5), (-1, 0)), 5, np.eye(3)), "tree label 5 has no column"),
+    (lambda: backward_construction(float("nan"), np.eye(3)), "c (the attention scale) must be a finite real number"),
+    (lambda: dyn.train_backward(2, 7, -1.0, 5, 8), "lr (the learning rate) must be a finite positive number"),
+    (lambda: dyn.reduced_backward_gd(0, 1.0, 5), "m (the depth of the perfect binary trees)"),
+    (lambda: sample_backward(torch.Generator(), 0, 2, 7), "batch (the batch size) must be a positive integer"),
+])
+def test_bad_input_names_the_value(call, fragment):
+    with pytest.raises(ProofCheckError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+        call()

@@ -1,0 +1,97 @@
+"""Measurements shared by the tree_paths checks: tree/embedding draws, cached training runs (no formulas here:
+those live in constructions/tree_paths and dynamics/tree_paths)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from constructions.tree_paths import (
+    one_hot, orthonormal, perfect_binary_tree, random_leaf, random_test_tree, random_tree,
+)
+from dynamics import tree_paths as dyn
+
+# Paper sizes (digest section 7): backward m = 4, S = 31, lr 1; forward m = 3, S = 25, lr 0.2; batch 256.
+BACKWARD = dict(m=4, S=31, lr=1.0, batch=256)
+FORWARD = dict(m=3, S=25, lr=0.2, batch=256)
+TEST_TREES = 1024  # the paper's test-set size (digest section 7)
+STEPS = {  # training steps per profile; the paper's counts are [NF]
+    "quick": dict(backward_sgd=3000, backward_reduced=20000, forward_reduced=8000, forward_sgd=2500),
+    "paper": dict(backward_sgd=20000, backward_reduced=20000, forward_reduced=20000, forward_sgd=20000),
+}
+
+
+def draw_tree(kind: str, size: int, max_children: int, extra_labels: int, seed: int):
+    """(tree, goal, S): a perfect binary tree of depth ``size`` or a random tree on ``size`` nodes with at most
+    ``max_children`` children; labels a random subset of [S], S = n + extra_labels; goal a uniform leaf."""
+    rng = np.random.default_rng(seed)
+    if kind == "perfect":
+        n = 2 ** (size + 1) - 1
+        S = n + extra_labels
+        tree = perfect_binary_tree(size, rng.choice(S, size=n, replace=False))
+    else:
+        S = size + extra_labels
+        tree = random_tree(size, max_children, range(S), rng)
+    return tree, random_leaf(tree, rng), S
+
+
+def draw_embeddings(kind: str, S: int, extra_dim: int, seed: int) -> np.ndarray:
+    if kind == "one_hot":
+        return one_hot(S)
+    if kind == "orthonormal":
+        return orthonormal(S, np.random.default_rng(seed + 1), S + extra_dim)
+    raise ValueError(kind)
+
+
+@lru_cache(maxsize=None)
+def random_test_set(S: int, count: int = TEST_TREES, seed: int = 2024, max_children: int = 3):
+    """[(tree, goal)]: random test trees with n uniform in [2, S], labels a random subset of [S]."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        tree = random_test_tree(S, rng, max_children=max_children)
+        out.append((tree, random_leaf(tree, rng)))
+    return tuple(out)
+
+
+@lru_cache(maxsize=None)
+def deep_random_set(S: int, depths: tuple[int, int], count: int, seed: int, max_children: int = 3):
+    """Random test trees (n uniform in [depth_lo + 1, S]) with a goal leaf at depth in [depth_lo, depth_hi];
+    trees without such a leaf are redrawn."""
+    rng = np.random.default_rng(seed)
+    lo, hi = depths
+    out = []
+    while len(out) < count:
+        tree = random_test_tree(S, rng, max_children=max_children, min_nodes=lo + 1)
+        leaves = [u for u in tree.leaves if lo <= tree.depth(u) <= hi]
+        if leaves:
+            out.append((tree, int(leaves[int(rng.integers(len(leaves)))])))
+    return tuple(out)
+
+
+@lru_cache(maxsize=None)
+def backward_sgd(profile: str):
+    """Full-matrix SGD on B (one-hot, the paper's backward setting) from 0: (B, trajectory)."""
+    p = BACKWARD
+    return dyn.train_backward(p["m"], p["S"], p["lr"], STEPS[profile]["backward_sgd"], p["batch"], seed=0,
+                              log_every=50)
+
+
+@lru_cache(maxsize=None)
+def backward_reduced(profile: str, steps: int | None = None):
+    p = BACKWARD
+    return dyn.reduced_backward_gd(p["m"], p["lr"], steps or STEPS[profile]["backward_reduced"], log_every=50)
+
+
+@lru_cache(maxsize=None)
+def forward_reduced(profile: str):
+    p = FORWARD
+    return dyn.reduced_forward_gd(p["m"], p["S"], p["lr"], STEPS[profile]["forward_reduced"], log_every=50)
+
+
+@lru_cache(maxsize=None)
+def forward_sgd(profile: str):
+    p = FORWARD
+    return dyn.train_forward(p["m"], p["S"], p["lr"], STEPS[profile]["forward_sgd"], p["batch"], seed=0,
+                             log_every=50)
