@@ -72,3 +72,43 @@ def exponent_band(variable: str) -> tuple[sp.Expr, sp.Expr]:
 def monomials(expr) -> tuple:
     """The terms of an expanded sum (the weights of the slope average in :func:`exponent_band`)."""
     return sp.Add.make_args(sp.expand(expr))
+
+
+# --- the normal (CLT) approximation of the oracle's threshold [D] ---------------------------------------------
+def clt_step_error(n, gap):
+    """Normal approximation of P(a binary plurality of n votes is wrong) when the votes are +-1 with mean ``gap``:
+    Phi(-sqrt(n) gap / sqrt(1 - gap^2)). numpy in, numpy out."""
+    import numpy as np
+    from scipy import stats
+
+    n, gap = np.asarray(n, dtype=np.float64), np.asarray(gap, dtype=np.float64)
+    return stats.norm.cdf(-np.sqrt(n) * gap / np.sqrt(1 - gap**2))
+
+
+def clt_threshold_symmetric(g: float, K: int, delta: float, alpha: float = 1.0) -> float:
+    """CLT threshold of the CoT oracle on the symmetric binary family (every A_k has correct entry (1+g)/2), with
+    alpha' = ``alpha``: the l at which (1/K) sum_k Phi(-sqrt(n_k) g / sqrt(1-g^2)) = delta, where
+    n_k = alpha' l ((1+g)/2)^(k-1) is the expected number of query-pattern examples still on the correct path
+    (re-entering examples ignored). Solved by bisection in l (the error decreases in l)."""
+    from scipy import optimize
+
+    p = (1 + g) / 2
+
+    def excess(l):
+        return float(sum(clt_step_error(alpha * l * p**k, g) for k in range(K)) / K - delta)
+
+    return float(optimize.brentq(excess, 1e-6, 1e9, xtol=1e-9, rtol=1e-12))
+
+
+def symmetric_threshold_exponent_limit():
+    """sympy: the CLT threshold shape L(g) = (1 - g^2) / (p g^2), p = (1+g)/2 (last step binding), against
+    x = tau rho for the symmetric two-step family; returns (lim_{g->0} dlogL/dlogx, L, x) for both readings of rho."""
+    g = sp.symbols("g", positive=True)
+    p = (1 + g) / 2
+    L = (1 - g**2) / (p * g**2)
+    out = {}
+    for name, r in (("normalized", (2 * p - 1) / p), ("unnormalized", 2 * p - 1)):
+        x = p**2 * r
+        slope = sp.simplify(sp.diff(sp.log(L), g) / sp.diff(sp.log(x), g))
+        out[name] = sp.limit(slope, g, 0, "+")
+    return out

@@ -207,16 +207,24 @@ def oracle_error(As, l: int, alpha: float = 1.0, mode: str = "cot", method: str 
 def threshold(error_at, delta: float, l_max: int, l_min: int = 1) -> float:
     """Smallest l in [l_min, l_max] with error_at(l) <= delta, by doubling then bisection (error assumed
     non-increasing in l, true for the plurality vote up to parity ties); linear interpolation in log(error)
-    between the bracketing integers gives a continuous l*. inf when error_at(l_max) > delta."""
-    if error_at(l_max) > delta:
-        return float("inf")
+    between the bracketing integers gives a continuous l*. inf when no l <= l_max reaches delta.
+    ``error_at`` is evaluated once per l (cached here)."""
+    cache: dict[int, float] = {}
+
+    def err(l):
+        if l not in cache:
+            cache[l] = float(error_at(l))
+        return cache[l]
+
     lo, hi = l_min, l_min
-    while error_at(hi) > delta:
+    while err(hi) > delta:
+        if hi >= l_max:
+            return float("inf")
         lo, hi = hi, min(2 * hi, l_max)
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if error_at(mid) > delta else (lo, mid)
-    e_lo, e_hi = error_at(lo), error_at(hi)
+        lo, hi = (mid, hi) if err(mid) > delta else (lo, mid)
+    e_lo, e_hi = err(lo), err(hi)
     if hi == lo or e_lo <= delta or e_hi <= 0:
         return float(hi)
     return float(lo + (np.log(e_lo) - np.log(delta)) / (np.log(e_lo) - np.log(e_hi)) * (hi - lo))
