@@ -4,7 +4,8 @@ Training [S-ICLR p.9; digest 4]: minimise (1/N) sum_n (1/2)||z^n - F(Psi; P^n)||
 prompts every step (N = B T [I]), constant step size eta ([NF]). Every prompt is a fresh training task (K random
 permutations of the M TRR patterns, so every pattern is equally likely at every step), query patterns cycle
 through all M patterns in each batch (Theorem 1's balance), and all K reasoning steps of a prompt are trained at
-once by teacher forcing (the expectation over a uniform k in [K], with less variance [I]).
+once by teacher forcing (the expectation over a uniform k in [K], with less variance [I]), or, with
+``steps_per_prompt="one"``, one uniform k per prompt (one label per sample, as N = B T counts them).
 
 The shared loop in dynamics/training.py is Adam with a cosine schedule; the paper's SGD is this small loop.
 """
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from constructions.errors import positive_float, positive_int
+from constructions.errors import ProofCheckError, positive_float, positive_int
 from constructions.pattern_cot.data import Geometry, column_labels, fraction, make_task, sample_batch, teacher_forced
 from constructions.pattern_cot.model import MultiLayer, OneLayer, category_masses
 
@@ -34,6 +35,7 @@ class SGDConfig:
     record_every: int = 10  # attention masses and eval loss every this many steps
     eval_prompts: int = 512  # fresh prompts of the population-loss estimate
     stop_loss: float | None = None  # stop at the first record where the eval loss is <= this
+    steps_per_prompt: str = "all"  # "all": every k in [K] per prompt (teacher forcing); "one": one uniform k
 
     def __post_init__(self):
         positive_int(self.steps, "steps", "the number of SGD iterations")
@@ -43,6 +45,8 @@ class SGDConfig:
         fraction(self.alpha)
         positive_int(self.record_every, "record_every")
         positive_int(self.eval_prompts, "eval_prompts")
+        if self.steps_per_prompt not in ("all", "one"):
+            raise ProofCheckError(f"steps_per_prompt must be 'all' or 'one' (got {self.steps_per_prompt!r})")
 
 
 @dataclass
@@ -59,8 +63,11 @@ class TrainLog:
         return self.seconds / max(len(self.losses), 1)
 
 
-def cot_loss(model, geom: Geometry, batch, with_masses: bool = False):
-    """(1/2) mean ||z_k - F(P_k)||^2 over prompts and steps k (teacher forcing); with ``with_masses`` also the
+def cot_loss(model, geom: Geometry, batch, with_masses: bool = False, k_index: torch.Tensor | None = None,
+             per_prompt: bool = False):
+    """(1/2) mean ||z_k - F(P_k)||^2 over prompts and steps k (teacher forcing), or over prompts at the step
+    ``k_index`` (B,) of each (one label per prompt, the paper's sample); ``per_prompt``: the (B,) losses averaged
+    over k instead of their mean; with ``with_masses`` also the
     attention masses on the four categories, per prompt and step: (B, K, 4) for the one-layer model,
     (B, K, layers, heads, 4) for the multi-layer one."""
     keys, qry, mask = teacher_forced(geom, batch.ex, batch.z_tok)
@@ -68,7 +75,9 @@ def cot_loss(model, geom: Geometry, batch, with_masses: bool = False):
         out, attn = model.attend(keys, qry, mask)
     else:
         out, attn = multilayer_attend(model, keys, qry, mask)  # attn (B, K, layers, heads, L)
-    loss = 0.5 * ((out - batch.z_tok[:, 1:]) ** 2).sum(-1).mean()
+    per = 0.5 * ((out - batch.z_tok[:, 1:]) ** 2).sum(-1)  # (B, K)
+    per = per if k_index is None else per.gather(1, k_index[:, None])
+    loss = per.mean(1) if per_prompt else per.mean()
     if not with_masses:
         return loss, None
     pos, inp = column_labels(batch.paths, batch.z, geom.K)
@@ -117,7 +126,8 @@ def train_sgd(model, geom: Geometry, config: SGDConfig, callback=None) -> TrainL
         t0 = time.perf_counter()
         task = make_task(K=geom.K, n=geom.M, batch=config.batch, gen=gen)
         batch = sample_batch(gen, task, patterns, config.batch, config.l_tr, config.alpha)
-        loss, _ = cot_loss(model, geom, batch)
+        k_index = torch.randint(geom.K, (config.batch,), generator=gen) if config.steps_per_prompt == "one" else None
+        loss, _ = cot_loss(model, geom, batch, k_index=k_index)
         grads = torch.autograd.grad(loss, params)
         with torch.no_grad():
             for p, g in zip(params, grads):
