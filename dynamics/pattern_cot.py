@@ -143,3 +143,14 @@ def train_sgd(model, geom: Geometry, config: SGDConfig, callback=None) -> TrainL
             break
     return log
 
+
+
+def collapse_step(steps, masses, fraction: float = 0.25) -> float:
+    """The first record step from which a category's mass stays at or below ``fraction`` of its initial value
+    (inf if it never does): the 'collapse' of Figure 10's categories."""
+    masses = list(masses)
+    limit = fraction * masses[0]
+    for i, s in enumerate(steps):
+        if all(m <= limit for m in masses[i:]):
+            return float(s)
+    return float("inf")
