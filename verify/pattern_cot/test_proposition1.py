@@ -63,8 +63,9 @@ def test_trained_attention_is_dominant(evidence, profile):
     reason = "derived threshold 1/2: the correct pattern then has the largest weight in F, so decoding is correct"
     evidence.check_ge(float(same.min()), DOMINANT, reason=reason, what="min mass, training prompts")
     evidence.check_ge(float(test_mass.min()), DOMINANT, reason=reason, what="min mass, test prompts")
-    evidence.check_le(float(err.mean()), 0.0, reason="Proposition part 2: greedy decoding is correct on every prompt",
-                      what="test CoT error")
+    evidence.check_exact(float(err.max()) == 0.0, measured={"test CoT error": float(err.mean())},
+                         predicted={"test CoT error": 0.0}, reason="Proposition part 2: greedy decoding is correct on "
+                         "every prompt", what="test CoT error")
     fig, ax = plt.subplots(figsize=(6, 3.6))
     m = np.array(log.masses)
     for j, name in enumerate(CATEGORIES):

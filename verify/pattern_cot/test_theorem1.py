@@ -129,10 +129,15 @@ def test_iterations_scaling(evidence, profile):
                       fits={k: {"slope": s, "se": se, "band": [float(b) for b in bands[k]]} for k, (s, se) in fits.items()},
                       seconds_per_step=float(np.mean(sps)))
     z = z_value(2)
+    spans = {"1/alpha": np.log(alphas[0] / alphas[-1]), "K": np.log(Ks[-1] / Ks[0])}
     for name, (s, se) in fits.items():
-        evidence.check_le(s - z * se, float(bands[name][1]), reason=f"lower confidence limit (z = {z:.2f}, 2 fits) of "
-                          "the slope must not exceed the top of the band derived from T", what=f"slope in {name}",
-                          predicted=f"band {[float(b) for b in bands[name]]}")
+        top = float(bands[name][1])
+        # the fitted growth factor of T across the grid, at the slope's lower confidence limit, against the growth
+        # factor of the band's top term: T(x_max)/T(x_min) <= (x_max/x_min)^top
+        evidence.check_le(np.exp((s - z * se) * spans[name]), np.exp(top * spans[name]),
+                          reason=f"slope lower confidence limit (z = {z:.2f}, 2 fits) must not exceed the band's top "
+                          f"{top}: growth of T across the grid at most (x_max/x_min)^{top}",
+                          what=f"growth of T in {name}", predicted=f"slope band {[float(b) for b in bands[name]]}")
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
     for ax, (name, xs, T) in zip(axes, (("1/alpha", 1 / np.array(alphas), Ta), ("K", np.array(Ks, float), TK))):
         s, se = fits[name]

@@ -194,9 +194,14 @@ def test_oracle_alpha_tau_exponents_sufficient(evidence):
                       "fixed at p = 0.6, step 1 from 0.6 to 1); Theorem 2's (alpha' tau)^-2 is sufficient if the "
                       "slopes are not significantly steeper than -2 (the oracle's count argument predicts about -1: "
                       "the bound is not tight in these directions)", fits=fits, l_star_alpha=la, l_star_tau=lt)
+    spans = {"alpha'": np.log(alphas[-1] / alphas[0]), "tau": np.log(taus[-1] / taus[0])}
     for name, (s, se) in fits.items():
-        evidence.check_ge(s + z_value(2) * se, -2.0, reason="sufficiency of the stated exponent: upper confidence "
-                          f"limit of the slope (z = {z_value(2):.2f}, 2 fits) >= -2", what=f"slope in {name}")
+        # growth of l* as the parameter falls across the grid, at the slope's upper confidence limit, against the
+        # growth (x_max/x_min)^2 allowed by the exponent -2
+        evidence.check_le(np.exp(-(s + z_value(2) * se) * spans[name]), np.exp(2 * spans[name]),
+                          reason=f"sufficiency of the stated exponent: the slope's upper confidence limit (z = "
+                          f"{z_value(2):.2f}, 2 fits) is >= -2, i.e. l* grows at most like (x_max/x_min)^2",
+                          what=f"growth of l* across the {name} grid", predicted=f"slope >= -2 (fit {s:.2f} +- {se:.2f})")
 
 
 # ---------------------------------------------------------------------------------------------- trained model
