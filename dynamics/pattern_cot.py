@@ -19,7 +19,7 @@ import torch
 
 from constructions.errors import ProofCheckError, positive_float, positive_int
 from constructions.pattern_cot.data import Geometry, column_labels, fraction, make_task, sample_batch, teacher_forced
-from constructions.pattern_cot.model import MultiLayer, OneLayer, category_masses
+from constructions.pattern_cot.model import category_masses
 
 
 @dataclass(frozen=True)
@@ -71,10 +71,7 @@ def cot_loss(model, geom: Geometry, batch, with_masses: bool = False, k_index: t
     attention masses on the four categories, per prompt and step: (B, K, 4) for the one-layer model,
     (B, K, layers, heads, 4) for the multi-layer one."""
     keys, qry, mask = teacher_forced(geom, batch.ex, batch.z_tok)
-    if isinstance(model, OneLayer):
-        out, attn = model.attend(keys, qry, mask)
-    else:
-        out, attn = multilayer_attend(model, keys, qry, mask)  # attn (B, K, layers, heads, L)
+    out, attn = model.attend(keys, qry, mask)  # attn (B, K, L), or (B, K, layers, heads, L)
     per = 0.5 * ((out - batch.z_tok[:, 1:]) ** 2).sum(-1)  # (B, K)
     per = per if k_index is None else per.gather(1, k_index[:, None])
     loss = per.mean(1) if per_prompt else per.mean()
@@ -87,17 +84,6 @@ def cot_loss(model, geom: Geometry, batch, with_masses: bool = False, k_index: t
     flat = attn.permute(0, 2, 3, 1, 4).reshape(B, Lr * H * K, L)
     m = category_masses(flat, pos, inp, torch.arange(K).repeat(Lr * H), batch.z[:, :K].repeat(1, Lr * H))
     return loss, m.reshape(B, Lr, H, K, 4).permute(0, 3, 1, 2, 4)
-
-
-def multilayer_attend(model: MultiLayer, keys, qry, mask):
-    """Teacher-forced multi-layer pass: one sequence (keys, query k) per step k, keys hidden by ``mask``.
-    Returns F (B, K, d) and the query's attention over the keys (B, K, layers, heads, L)."""
-    B, L, D = keys.shape
-    K = qry.shape[1]
-    seq = torch.cat([keys[:, None].expand(B, K, L, D), qry[:, :, None]], dim=2).reshape(B * K, L + 1, D)
-    km = torch.cat([mask, torch.zeros(K, 1, dtype=torch.bool)], dim=1)[None].expand(B, K, L + 1).reshape(B * K, L + 1)
-    out, attn = model.run(seq, km)
-    return out.reshape(B, K, -1), attn[..., :L].reshape(B, K, model.layers, model.heads, L)
 
 
 def train_sgd(model, geom: Geometry, config: SGDConfig, callback=None) -> TrainLog:

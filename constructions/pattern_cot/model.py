@@ -56,19 +56,32 @@ class OneLayer(torch.nn.Module):
 
 class MultiLayer(torch.nn.Module):
     """L layers of H heads on a residual stream of width 2d; context columns attend to context columns, the query
-    column reads them; F = W_O h_query. Init: W_Q = W_K = init_scale I, W_V ~ N(0, value_init^2), W_O = [0 I]."""
+    column reads them; F = W_O h_query. Init: W_Q, W_K = init_scale I + N(0, head_noise^2), W_V ~ N(0, value_init^2),
+    W_O = [0 I] (all [I])."""
 
     def __init__(self, d: int, layers: int = 3, heads: int = 2, init_scale: float = INIT_SCALE,
-                 value_init: float = 0.01, gen: torch.Generator | None = None):
+                 value_init: float = 0.01, head_noise: float = 0.05, gen: torch.Generator | None = None):
         super().__init__()
         self.d, self.layers, self.heads = d, positive_int(layers, "layers"), positive_int(heads, "heads")
         D = 2 * d
         gen = gen if gen is not None else torch.Generator().manual_seed(0)
         eye = torch.eye(D, dtype=DTYPE).expand(layers, heads, D, D)
-        self.W_Q = torch.nn.Parameter(init_scale * eye.clone())
-        self.W_K = torch.nn.Parameter(init_scale * eye.clone())
+        # a small random perturbation breaks the symmetry between heads
+        self.W_Q = torch.nn.Parameter(init_scale * eye + head_noise * torch.randn(eye.shape, generator=gen, dtype=DTYPE))
+        self.W_K = torch.nn.Parameter(init_scale * eye + head_noise * torch.randn(eye.shape, generator=gen, dtype=DTYPE))
         self.W_V = torch.nn.Parameter(value_init * torch.randn(layers, heads, D, D, generator=gen, dtype=DTYPE))
         self.W_O = torch.nn.Parameter(torch.cat([torch.zeros(d, d), torch.eye(d)], dim=1).to(DTYPE))
+
+    def attend(self, keys: torch.Tensor, queries: torch.Tensor, mask: torch.Tensor | None = None):
+        """Same interface as :meth:`OneLayer.attend`: one sequence (keys, query q) per query, keys hidden by ``mask``
+        (Q, L). Returns F (B, Q, d) and the query's attention over the keys (B, Q, layers, heads, L)."""
+        B, L, D = keys.shape
+        Q = queries.shape[1]
+        mask = torch.ones(Q, L, dtype=torch.bool) if mask is None else mask
+        seq = torch.cat([keys[:, None].expand(B, Q, L, D), queries[:, :, None]], dim=2).reshape(B * Q, L + 1, D)
+        km = torch.cat([mask, torch.zeros(Q, 1, dtype=torch.bool)], dim=1)[None].expand(B, Q, L + 1)
+        out, attn = self.run(seq, km.reshape(B * Q, L + 1))
+        return out.reshape(B, Q, -1), attn[..., :L].reshape(B, Q, self.layers, self.heads, L)
 
     def run(self, seq: torch.Tensor, key_mask: torch.Tensor):
         """seq (N, L, 2d) with the query last; key_mask (N, L) marks the context columns present. Returns F (N, d)
@@ -91,7 +104,7 @@ def nearest(out: torch.Tensor, patterns: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def cot_rollout(model: OneLayer, geom: Geometry, ex: torch.Tensor, z0: torch.Tensor, patterns: torch.Tensor):
+def cot_rollout(model, geom: Geometry, ex: torch.Tensor, z0: torch.Tensor, patterns: torch.Tensor):
     """Greedy CoT inference [S-ICLR p.10]: query column (v_{k-1}; 0) + c_{k-1}; decode v_k; fill the column to
     (v_{k-1}; v_k) and append the next query. Returns decoded indices (B, K) and per-step attention over the
     keys (list of (B, l*K + k - 1)); v_0 is the (noisy) query token z0 (B, d)."""
@@ -104,7 +117,7 @@ def cot_rollout(model: OneLayer, geom: Geometry, ex: torch.Tensor, z0: torch.Ten
         v = patterns[idx]
         hist.append((torch.cat([prev, v], dim=-1) + c[k])[:, None])
         decoded.append(idx)
-        attns.append(attn[:, 0])
+        attns.append(attn[:, 0])  # (B, L), or (B, layers, heads, L) for the multi-layer model
         prev = v
     return torch.stack(decoded, dim=1), attns
 

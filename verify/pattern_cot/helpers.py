@@ -83,3 +83,22 @@ def model_errors(model, geom, As, l: int, alpha: float, prompts: int, seed: int,
                             dim=2).reshape(len(b.query), -1)
             mass.append(category_masses(a[:, None], pos, inp, torch.tensor([0]), b.z[:, :1])[:, 0, 0])
     return torch.cat(errs).numpy(), torch.cat(mass).numpy()
+
+
+# The three-layer run (Figure 11, architecture [I]): M = 4, K = 2, l_tr = 6, alpha = 0.5, 3 layers x 2 heads.
+THREE = dict(M=4, K=2, l_tr=6, alpha=0.5, lr=0.3, batch=32, layers=3, heads=2)
+THREE_STEPS = {"quick": 1000, "paper": 2500}
+
+
+@lru_cache(maxsize=2)
+def trained_three_layer(profile: str, steps: int | None = None):
+    """The 3-layer model trained by SGD (teacher forcing): (model, geometry, log); log.masses[t] is
+    (layers, heads, 4). Cached for the session."""
+    from constructions.pattern_cot.model import MultiLayer
+
+    geom = make_geometry(THREE["M"], THREE["K"])
+    model = MultiLayer(geom.d, layers=THREE["layers"], heads=THREE["heads"], gen=torch.Generator().manual_seed(0))
+    n = THREE_STEPS[profile] if steps is None else steps
+    cfg = SGDConfig(steps=n, batch=THREE["batch"], lr=THREE["lr"], l_tr=THREE["l_tr"], alpha=THREE["alpha"],
+                    record_every=max(n // 50, 1), eval_prompts=128)
+    return model, geom, train_sgd(model, geom, cfg)
