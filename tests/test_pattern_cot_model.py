@@ -115,3 +115,21 @@ def test_sgd_lowers_the_loss_and_multilayer_runs():
 def test_bad_input_names_the_value(call, fragment):
     with pytest.raises(ProofCheckError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
         call()
+
+
+def test_collapse_step():
+    from dynamics.pattern_cot import collapse_step
+
+    assert collapse_step([0, 10, 20, 30], [0.4, 0.2, 0.09, 0.05]) == 20.0
+    assert collapse_step([0, 10, 20], [0.4, 0.05, 0.3]) == float("inf")  # must stay collapsed
+
+
+def test_multilayer_attend_matches_run():
+    geom, _, b = _batch()
+    model = MultiLayer(geom.d, layers=2, heads=2)
+    keys, qry, mask = teacher_forced(geom, b.ex, b.z_tok)
+    out, attn = model.attend(keys, qry, mask)
+    assert out.shape == (5, 3, 6) and attn.shape == (5, 3, 2, 2, keys.shape[1])
+    P = cot_prompt(geom, b.ex, b.z_tok[:, :2])  # query k = 2 sees the first history column only
+    F, a = model.run(P, torch.ones(P.shape[:2], dtype=torch.bool).index_fill(1, torch.tensor([P.shape[1] - 1]), False))
+    assert torch.allclose(F, out[:, 1], atol=1e-12)

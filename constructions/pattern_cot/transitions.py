@@ -23,7 +23,6 @@ Use :func:`exact` to turn decimal literals like 0.6 into the rational 3/5.
 
 from __future__ import annotations
 
-import itertools
 import numbers
 from fractions import Fraction
 
@@ -283,7 +282,3 @@ def step_matrix(correct, p, q=None):
         rows.append(row)
     return sp.Matrix(rows) if one == sp.Integer(1) else np.array(rows, dtype=np.float64)
 
-
-def all_paths(n: int, K: int):
-    """Every trajectory (s_1..s_K) over n patterns (for brute-force cross-checks of tau)."""
-    return itertools.product(range(n), repeat=K)
