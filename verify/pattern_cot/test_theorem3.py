@@ -75,6 +75,18 @@ def test_oracle_icl_bounded_away_without_condition1(evidence, alpha):
                           "likely wrong label wins at least as often as the correct one", what=f"R_ICL(l={l})")
         evidence.check_le(abs(err - limit), dev, reason="Hoeffding: |R_ICL - limit| <= (1/M') sum_a (M'-1) "
                           "exp(-alpha' l g_a^2/2)", what=f"|R_ICL(l={l}) - 1/2|")
+    if alpha == 1.0:
+        ls = [l for l in GRID if l <= 300]
+        fig, ax = plt.subplots(figsize=(6, 3.8))
+        for As, tag in ((WORKED_EXAMPLE, "without Condition 1 (worked example)"), (COND1_TASK, "with Condition 1")):
+            ax.loglog(ls, [max(o.cot_error_exact(As, l, alpha), 1e-6) for l in ls], "o-", label=f"CoT, {tag}")
+            ax.loglog(ls, [max(o.icl_error_exact(As, l, alpha), 1e-6) for l in ls], "s--", label=f"ICL, {tag}")
+        ax.axhline(floor, ls=":", color="gray", label=f"derived ICL floor {floor}")
+        ax.set_xlabel("test examples l_ts")
+        ax.set_ylabel("error (exact oracle, floored at 1e-6)")
+        ax.set_title("Theorem 3: CoT vs ICL with and without Condition 1")
+        ax.legend(fontsize=7)
+        evidence.save_figure(fig, "pattern_cot_theorem3_cot_vs_icl")
 
 
 @pytest.mark.parametrize("alpha", [1.0, 0.6])
