@@ -1,0 +1,155 @@
+"""Claims of Li, Lu, Chen, Cui, Wang (ICLR 2025): statements, formulas, provenance (digest: shared/theory/pattern_cot.md).
+
+Reconstruction choices (all re-pinnable, see constructions/pattern_cot): rho is the normalised gap
+(transitions.rho(normalized=True); the un-normalised reading is checked alongside where it matters); tau is the
+most probable trajectory (TAU_READING); TRR patterns are basis vectors, TSR patterns orthonormal combinations of
+them; test noise has norm 0.1 (data.TEST_NOISE); positional encodings have norm 1 (data.PE_SCALE); W_Q, W_K are
+2d x 2d, initialised at 0.1 I, W_V = 0 (model.INIT_SCALE); training is SGD with step 1 on fresh prompts.
+"""
+
+from verify.claims import Claim, Paper
+
+PAPER = Paper(
+    id="pattern_cot",
+    title="Training Nonlinear Transformers for Chain-of-Thought Inference: A Theoretical Generalization Analysis",
+    authors="Hongkang Li, Songtao Lu, Pin-Yu Chen, Xiaodong Cui, Meng Wang",
+    venue="ICLR 2025 (arXiv 2410.02167)",
+    digest="shared/theory/pattern_cot.md",
+)
+
+_SETUP = ("Setup reconstructed [I]: TRR patterns e_1..e_M, TSR patterns orthonormal combinations of them, test noise "
+          "of norm 0.1, positional encodings of norm 1 on spare coordinates, W_Q = W_K = 0.1 I and W_V = 0 at "
+          "initialisation, SGD with step 1 and batch 64 on fresh prompts, all K steps trained by teacher forcing. ")
+
+CLAIMS = [
+    Claim(
+        id="pattern_cot.theorem1",
+        title="Theorem 1 (training: l_tr = Omega(1/alpha), T = Theta(alpha^-2 K^3 + MK(1/alpha + 1/eps)))",
+        statement=("With balanced TRR patterns, l_tr >= Omega(1/alpha) context examples and SGD, the population CoT "
+                   "loss reaches O(eps); the iterations needed grow no faster in 1/alpha and K than the stated T."),
+        provenance="reconstructed",
+        formula=("l_tr >= C/alpha,  B >= C/eps^2,  T = C1 alpha^-2 K^3 + C2 M K/alpha + C3 M K/eps  =>  "
+                 "loss <= O(eps);  local slope of T: 0..2 in 1/alpha, 1..3 in K"),
+        formula_typst=("T = C_1 alpha^(-2) K^3 + C_2 M K alpha^(-1) + C_3 M K epsilon^(-1), quad "
+                       "(diff log T)/(diff log alpha^(-1)) in [0, 2], quad (diff log T)/(diff log K) in [1, 3]"),
+        notes=(_SETUP + "Constants, log factors and eta are [NF], so each term gets its own constant and the scaling "
+               "of T in one variable is a band (sympy). T is a sufficient iteration count: the check is that the "
+               "measured iterations to reach the loss target are not significantly steeper than the band's top. "
+               "Found here: with alpha <= 1/M SGD from this initialisation converges to a spurious 'complement' "
+               "solution (attention on the other patterns, W_V negative), recorded as a probe."),
+        sources=("digest section 5, Theorem 1", "digest section 6.2"),
+    ),
+    Claim(
+        id="pattern_cot.proposition1",
+        title="Proposition 1 (attention concentrates on same-step, same-pattern columns)",
+        statement=("After training, at step k the attention mass on columns at the same step whose input half has the "
+                   "query's current pattern dominates (the authors' figure: about 0.94), so the correct pattern has "
+                   "the largest weight in F and greedy decoding is correct."),
+        provenance="reconstructed",
+        formula=("sum_{i: same step, same pattern} attn_i >= 1 - small;  mass > 1/2 and W_V = [0 I], orthonormal "
+                 "patterns  =>  argmin_u ||F - u|| = correct pattern"),
+        formula_typst=("sum_(i in cal(S)_k) \"attn\"_i >= 1 - delta, quad sum_(i in cal(S)_k) \"attn\"_i > 1/2 "
+                       "arrow.r.double hat(v)_k = z_k"),
+        notes=(_SETUP + "The quantitative bound is [NF]. Dominance is checked against the derived threshold 1/2 (above "
+               "it the plurality readout is correct whatever the rest of the attention does)."),
+        sources=("digest section 5, Proposition", "digest section 7"),
+    ),
+    Claim(
+        id="pattern_cot.theorem2",
+        title="Theorem 2 (CoT generalisation with noisy, partly wrong examples: l_ts = Omega((alpha' tau rho)^-2))",
+        statement=("With TSR patterns in span{TRR} and l_ts >= Omega((alpha' tau rho)^-2) noisy test examples drawn "
+                   "from step-wise transition matrices whose correct entries are the row maxima, the CoT error is 0 "
+                   "w.h.p.; it falls with l_ts, faster for larger alpha', tau, rho, without Condition 1."),
+        provenance="reconstructed",
+        formula=("l_ts >= C (alpha' tau rho)^-2  =>  R_CoT = 0 w.h.p.;  oracle [D]: R_CoT <= (1/M') sum_a sum_k "
+                 "(M'-1) (1 - pi_k (1 - exp(-g_k^2/2)))^(alpha' l)"),
+        formula_typst=("l_(t s) >= C (alpha' tau rho)^(-2) arrow.r.double R_(\"CoT\") = 0, quad "
+                       "R_(\"CoT\") <= 1/M' sum_a sum_k (M'-1)(1 - pi_k (1 - e^(-g_k^2 \\/ 2)))^(alpha' l)"),
+        notes=(_SETUP + "rho's formula is [NF]: normalised gap (correct - best wrong)/correct [I]; tau is the most "
+               "probable trajectory [I]. The hard-attention oracle and its Hoeffding bound are derived here [D]. "
+               "The exponent -2 is checked in the gap (rho) direction against the CLT band; in alpha' and tau the "
+               "oracle needs fewer examples (fitted exponents about -0.8 in alpha' and -1.7 in tau), so there the bound is "
+               "checked as sufficient only."),
+        sources=("digest section 5, Theorem 2", "digest sections 6.3, 6.4, 7"),
+    ),
+    Claim(
+        id="pattern_cot.theorem3",
+        title="Theorem 3 (ICL fails without Condition 1, succeeds with it; CoT succeeds on the same task)",
+        statement=("When Condition 1 fails the ICL error stays >= Omega(1) for every l_ts while CoT succeeds; when it "
+                   "holds and l_ts >= Omega((alpha' tau_o rho_o)^-2) the ICL error is 0 w.h.p. The authors' example "
+                   "A1 = [[0.6,0.4],[0.4,0.6]], A2 = [[0.4,0.6],[0.8,0.2]] gives B = A1 A2 = "
+                   "[[14/25,11/25],[16/25,9/25]], tau = 9/25, tau_o = 14/25 and violates Condition 1."),
+        provenance="derived",
+        formula=("B = A_1 ... A_K;  Cond1: argmax_b B[a,b] = c(a) for all a;  not Cond1 => R_ICL >= #bad rows/(2M') "
+                 "for every l;  Cond1 => |R_ICL| <= (1/M') sum_a (M'-1) exp(-alpha' l g_a^2/2)"),
+        formula_typst=("B = A_1 A_2 dots.c A_K, quad not \"Cond1\" arrow.r.double R_(\"ICL\") >= (\"#bad rows\")/(2 M'), "
+                       "quad \"Cond1\" arrow.r.double R_(\"ICL\") <= 1/M' sum_a (M'-1) e^(-alpha' l g_a^2 \\/ 2)"),
+        notes=("The worked example and Condition 1 are from the authors' slides [S-ICLR]; the floor and the Hoeffding "
+               "bound are derived here for the hard-attention oracle [D]; the trained model is measured against them. "
+               "rho_o is the normalised gap of B at the correct final pattern (negative when Condition 1 fails)."),
+        sources=("digest sections 1.4, 1.5, 5 (Theorem 3)",),
+    ),
+    Claim(
+        id="pattern_cot.figure9",
+        title="Figure 9 (slides numbering): CoT vs ICL against the number of test examples",
+        statement=("The CoT error and the ICL error with Condition 1 fall as l_ts grows; the ICL error without "
+                   "Condition 1 stays flat at a high level (about 0.6-0.7 in the figure)."),
+        provenance="paper",
+        formula="R_CoT(l) and R_ICL,Cond1(l) decrease in l;  R_ICL,no Cond1(l) >= floor > 0 for all l",
+        formula_typst="R_(\"CoT\")(l) arrow.b, quad R_(\"ICL, Cond1\")(l) arrow.b, quad R_(\"ICL, no Cond1\")(l) >= c > 0",
+        notes=(_SETUP + "Figure read by eye [F]; the task behind it is [NF]: here the authors' worked example (no "
+               "Condition 1) and a symmetric two-step task (Condition 1 holds), M' = 2, alpha' = 1."),
+        sources=("digest section 7 (Fig. 9 / homepage right panel)",),
+    ),
+    Claim(
+        id="pattern_cot.figure10",
+        title="Figure 10 (slides numbering): one-layer attention dynamics, position first, then pattern",
+        statement=("During training the mass on same-pattern, same-step columns rises to about 0.94; both different-step "
+                   "categories collapse first (position), the different-pattern, same-step mass decays later (pattern)."),
+        provenance="paper",
+        formula=("t_collapse(diff step) < t_collapse(diff pattern, same step);  final mass(same pattern, same step) "
+                 "about 0.94"),
+        formula_typst=("t_(\"collapse\")(\"diff step\") < t_(\"collapse\")(\"diff pattern, same step\"), quad "
+                       "m_(\"same, same\")(T) approx 0.94"),
+        notes=(_SETUP + "Values read by eye from the authors' figure [F], treated as +-30% (digest section 7). A "
+               "category has collapsed when its mass stays below a quarter of its initial value."),
+        sources=("digest section 7 (Fig. 10 / homepage middle panel)",),
+    ),
+    Claim(
+        id="pattern_cot.figure11",
+        title="Figure 11 (slides numbering): three-layer model, a concentrating head per layer",
+        statement=("In a 3-layer transformer, after a plateau the loss drops and at least one head in each layer puts "
+                   "dominant mass on same-pattern, same-step columns, with different-step mass near 0."),
+        provenance="reconstructed",
+        formula="for every layer: max_h mass_h(same pattern, same step) > 1/2  (figure: about 0.8 / 0.8 / 0.7)",
+        formula_typst="forall ell: max_h m_(ell, h)(\"same, same\") > 1/2",
+        notes=("The 3-layer architecture is [NF]; here a residual stream of width 2d, 3 layers x 2 softmax heads, "
+               "attention-only, no MLP or LayerNorm, readout W_O h_query [I]; SGD as for the one-layer model. "
+               "Figure values read by eye [F]."),
+        sources=("digest section 5 (multi-layer extension)", "digest section 7 (Fig. 11)"),
+    ),
+    Claim(
+        id="pattern_cot.probe_overlap",
+        title="Probe (beyond the paper): nearly orthogonal test patterns",
+        statement=("Beyond the paper: test patterns with pairwise overlap eps instead of orthonormal ones. Greedy "
+                   "decoding of a convex mix of patterns is unchanged by a uniform overlap; the trained model's CoT "
+                   "error is measured as the overlap grows."),
+        provenance="reconstructed",
+        formula=("<mu'_a, mu'_b> = eps (a != b):  argmin_u ||sum_j w_j mu'_j - u|| = argmax_j w_j;  R_CoT(eps) "
+                 "measured"),
+        formula_typst="angle.l mu'_a, mu'_b angle.r = epsilon arrow.r.double arg min_u norm(sum_j w_j mu'_j - u) = arg max_j w_j",
+        notes="Beyond the paper (the paper assumes orthogonal patterns). The decoding identity is derived [D].",
+        sources=("issue 5: probes",),
+    ),
+    Claim(
+        id="pattern_cot.probe_three_layer",
+        title="Probe (beyond the paper): per-layer heads of the 3-layer model on test prompts",
+        statement=("Beyond the paper: on noisy TSR test prompts, does every layer of the trained 3-layer model have a "
+                   "head whose same-pattern, same-step mass exceeds 1/2, and does the model's CoT succeed?"),
+        provenance="reconstructed",
+        formula="per layer: max_h mass_h(same pattern, same step) on test prompts;  R_CoT of the 3-layer model",
+        formula_typst="max_h m_(ell, h)(\"same, same\") \"on test prompts\"",
+        notes="Beyond the paper; architecture as in figure11 [I].",
+        sources=("issue 5: probes",),
+    ),
+]

@@ -1,0 +1,104 @@
+"""Measurements shared by the pattern_cot checks (no formulas: those live in constructions/ and dynamics/)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from constructions.pattern_cot import make_geometry, make_task, step_matrix, tsr_patterns
+from constructions.pattern_cot.data import TEST_NOISE, sample_batch
+from constructions.pattern_cot.model import OneLayer, category_masses, cot_rollout, icl_readout
+from dynamics.pattern_cot import SGDConfig, train_sgd
+
+# The main one-layer run [NF: the paper's sizes are not known]: M = 8 TRR patterns, K = 2 steps, l_tr = 10,
+# alpha = 0.3 (above 1/M, see the theorem1 probe), SGD step 1, batch 64.
+MAIN = dict(M=8, K=2, l_tr=10, alpha=0.3, lr=1.0, batch=64)
+STEPS = {"quick": 1000, "paper": 3000}
+N_TSR = 2  # test patterns of the binary tasks (the authors' worked example has M' = 2)
+
+
+def loglog_fit(x, y, covariate=None) -> tuple[float, float]:
+    """OLS of log y on log x (and an optional extra covariate, e.g. a first-order correction) with an intercept:
+    (slope, standard error of the slope from the residuals)."""
+    x, y = np.log(np.asarray(x, dtype=float)), np.log(np.asarray(y, dtype=float))
+    cols = [x] + ([np.asarray(covariate, dtype=float)] if covariate is not None else []) + [np.ones_like(x)]
+    A = np.vstack(cols).T
+    coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+    resid = y - A @ coef
+    dof = len(y) - A.shape[1]
+    s2 = float(resid @ resid) / dof
+    return float(coef[0]), float(np.sqrt(s2 * np.linalg.inv(A.T @ A)[0, 0]))
+
+
+def symmetric_task(g1: float, g2: float | None = None):
+    """Two binary steps with correct entries (1+g1)/2 and (1+g2)/2: identity then swap (Condition 1 holds)."""
+    g2 = g1 if g2 is None else g2
+    return [step_matrix((0, 1), (1 + g1) / 2), step_matrix((1, 0), (1 + g2) / 2)]
+
+
+@lru_cache(maxsize=4)
+def trained_main(profile: str, seed: int = 0, pe_scale: float = 1.0, record_every: int = 10):
+    """The main one-layer model trained by SGD: (model, geometry, log). Cached for the session."""
+    geom = make_geometry(MAIN["M"], MAIN["K"], pe_scale=pe_scale)
+    model = OneLayer(geom.d)
+    cfg = SGDConfig(steps=STEPS[profile], batch=MAIN["batch"], lr=MAIN["lr"], l_tr=MAIN["l_tr"], alpha=MAIN["alpha"],
+                    seed=seed, record_every=record_every, eval_prompts=256)
+    log = train_sgd(model, geom, cfg)
+    return model, geom, log
+
+
+def tsr_set(geom, overlap: float = 0.0, seed: int = 1) -> torch.Tensor:
+    return tsr_patterns(geom, N_TSR, seed=seed, overlap=overlap)
+
+
+@torch.no_grad()
+def model_errors(model, geom, As, l: int, alpha: float, prompts: int, seed: int, mode: str = "cot",
+                 patterns: torch.Tensor | None = None, noise: float = TEST_NOISE, chunk: int = 1000):
+    """Per-prompt errors of the trained model on noisy TSR prompts of the test task ``As``: CoT (1/K) sum_k
+    1[v_k != z_k], ICL 1[v != z_K]. Also returns the per-prompt same-pattern, same-step attention mass (CoT: the
+    minimum over steps, categories judged on the decoded states; ICL: at the query)."""
+    pats = tsr_set(geom) if patterns is None else patterns
+    task = make_task(As)
+    gen = torch.Generator().manual_seed(seed)
+    errs, mass = [], []
+    for start in range(0, prompts, chunk):
+        b = sample_batch(gen, task, pats, min(chunk, prompts - start), l, alpha, noise=noise, balanced=False)
+        if mode == "cot":
+            dec, attns = cot_rollout(model, geom, b.ex, b.z_tok[:, 0], pats)
+            errs.append((dec != b.z[:, 1:]).double().mean(1))
+            states = torch.cat([b.z[:, :1], dec], dim=1)
+            m = []
+            for k, a in enumerate(attns):
+                pos = torch.cat([torch.arange(geom.K).repeat(l), torch.arange(k)])
+                inp = torch.cat([b.paths[:, :, :-1].reshape(len(b.query), -1), states[:, :k]], dim=1)
+                m.append(category_masses(a[:, None], pos, inp, torch.tensor([k]), states[:, k:k + 1])[:, 0, 0])
+            mass.append(torch.stack(m, 1).min(1).values)
+        else:
+            v, a = icl_readout(model, geom, b.ex, b.z_tok[:, 0], pats)
+            errs.append((v != b.z[:, -1]).double())
+            pos = torch.arange(geom.K).repeat(l)
+            inp = torch.cat([b.paths[:, :, :1], torch.full_like(b.paths[:, :, :1], -1).expand(-1, -1, geom.K - 1)],
+                            dim=2).reshape(len(b.query), -1)
+            mass.append(category_masses(a[:, None], pos, inp, torch.tensor([0]), b.z[:, :1])[:, 0, 0])
+    return torch.cat(errs).numpy(), torch.cat(mass).numpy()
+
+
+# The three-layer run (Figure 11, architecture [I]): M = 4, K = 2, l_tr = 6, alpha = 0.5, 3 layers x 2 heads.
+THREE = dict(M=4, K=2, l_tr=6, alpha=0.5, lr=0.3, batch=32, layers=3, heads=2)
+THREE_STEPS = {"quick": 1000, "paper": 2500}
+
+
+@lru_cache(maxsize=2)
+def trained_three_layer(profile: str, steps: int | None = None):
+    """The 3-layer model trained by SGD (teacher forcing): (model, geometry, log); log.masses[t] is
+    (layers, heads, 4). Cached for the session."""
+    from constructions.pattern_cot.model import MultiLayer
+
+    geom = make_geometry(THREE["M"], THREE["K"])
+    model = MultiLayer(geom.d, layers=THREE["layers"], heads=THREE["heads"], gen=torch.Generator().manual_seed(0))
+    n = THREE_STEPS[profile] if steps is None else steps
+    cfg = SGDConfig(steps=n, batch=THREE["batch"], lr=THREE["lr"], l_tr=THREE["l_tr"], alpha=THREE["alpha"],
+                    record_every=max(n // 50, 1), eval_prompts=128)
+    return model, geom, train_sgd(model, geom, cfg)
