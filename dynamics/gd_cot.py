@@ -461,3 +461,19 @@ def stage_one_target(flow: ReducedFlow, b: np.ndarray) -> np.ndarray:
     y = np.concatenate([np.zeros(flow.dim), np.asarray(b, float)])
     H = flow.hessian(y)[: flow.dim, : flow.dim]
     return -np.linalg.solve(H, flow.grad(y)[: flow.dim])
+
+
+def train_looped(d: int, n: int, loops: int, config: TrainConfig, *, init_scale: float = 0.1):
+    """Train a :class:`LoopedLSA` (dense shared V, W) on in-context regression with a query (Theorem 4.3)."""
+    from constructions.gd_cot.torch_model import LoopedLSA, looped_query_loss
+
+    d = positive_int(d, "d", "the input dimension")
+    n = positive_int(n, "n", "the number of in-context examples")
+    model = LoopedLSA(d, loops, init_scale=init_scale, generator=torch.Generator().manual_seed(config.seed + 10_000))
+
+    def sample(gen, batch):
+        X, w_star = sample_tasks_torch(gen, batch, n, d)
+        return X, w_star, torch.randn(batch, d, generator=gen, dtype=torch.float32).to(torch.float64)
+
+    result = train(model, lambda m, batch: looped_query_loss(m, *batch), sample, config)
+    return model, result

@@ -146,7 +146,11 @@ def pytest_runtest_makereport(item, call):
         return report
     if report.when == "call":
         ev.seconds = time.perf_counter() - ev._start
-    if report.skipped:
+    if report.skipped and getattr(report, "wasxfail", None) is not None:
+        # A strict xfail marks a claim known not to hold: pytest stays green, the report says fail.
+        ev.verdict = "fail"
+        ev.message = f"known failure ({report.wasxfail or 'xfail'}): {_short(call.excinfo)}"
+    elif report.skipped:
         ev.verdict = "skipped"
         ev.message = _short(call.excinfo)
     elif report.failed:

@@ -187,3 +187,40 @@ def sample_tasks_cov(generator: torch.Generator, batch: int, n: int, Sigma: np.n
     root = torch.from_numpy((Q * np.sqrt(lam)) @ Q.T).to(dtype)
     G, w_star = sample_tasks_torch(generator, batch, n, len(lam), dtype)
     return root @ G, w_star
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Theorem 4.3 (reconstructed): a looped LSA on in-context regression with a query token
+# ---------------------------------------------------------------------------------------------------------
+class LoopedLSA(nn.Module):
+    r"""One LSA layer applied ``loops`` times with shared weights (reconstruction, digest section 7.6 [?]):
+
+        Z <- Z + V Z M Z^T W Z / n,   Z = [[x_1 .. x_n, x_q], [y_1 .. y_n, 0]],   M = diag(1, .., 1, 0),
+
+    prediction y_hat = -Z[d, -1] (the query's y-entry accumulates minus the prediction, as in Ahn et al. 2023).
+    With W = [[gamma I, 0], [0, 0]], V = [[0, 0], [0, -1]] each loop is one GD step of size gamma on the
+    in-context least squares, so y_hat = x_q^T (I - (I - gamma S)^L) w*.
+    """
+
+    def __init__(self, d: int, loops: int, *, init_scale: float = 0.1, generator: torch.Generator | None = None):
+        super().__init__()
+        self.d, self.loops = d, positive_int(loops, "loops", "the number of loops L")
+        D = d + 1
+        self.V = nn.Parameter(init_scale * torch.randn(D, D, generator=generator, dtype=torch.float64))
+        self.W = nn.Parameter(init_scale * torch.randn(D, D, generator=generator, dtype=torch.float64))
+
+    def forward(self, X: torch.Tensor, y: torch.Tensor, x_q: torch.Tensor) -> torch.Tensor:
+        """y_hat for X (B, d, n), y (B, n), x_q (B, d)."""
+        n = X.shape[-1]
+        Z = torch.cat([torch.cat([X, x_q[..., None]], -1),
+                       torch.cat([y, torch.zeros_like(y[:, :1])], -1)[:, None, :]], 1)
+        for _ in range(self.loops):
+            keys = Z[..., :n]
+            Z = Z + self.V @ keys @ (keys.transpose(1, 2) @ (self.W @ Z)) / n
+        return -Z[:, self.d, -1]
+
+
+def looped_query_loss(model: LoopedLSA, X: torch.Tensor, w_star: torch.Tensor, x_q: torch.Tensor) -> torch.Tensor:
+    """Batch mean of (y_hat - <w*, x_q>)^2 (no 1/2, matching looped_gd_loss)."""
+    y = torch.einsum("bdn,bd->bn", X, w_star)
+    return ((model(X, y, x_q) - (w_star * x_q).sum(-1)) ** 2).mean()

@@ -90,3 +90,23 @@ def expected_gd_error(n: int, d: int, k: int, eta) -> sp.Rational:
     eta = sp.Rational(str(eta)) if not isinstance(eta, sp.Basic) else eta
     mu = normalized_trace_moments(2 * k, n, d)
     return sp.Rational(1, 2) * sum(sp.binomial(2 * k, m) * (-eta) ** m * mu[m] for m in range(2 * k + 1))
+
+
+def looped_gd_loss(n: int, d: int, loops: int, gamma) -> sp.Expr:
+    r"""Query loss of the looped LSA reconstruction of Theorem 4.3 (digest section 7.6 [?], reconstructed [D]):
+    L loops of GD on the in-context least squares with step gamma predict y_hat = x_q^T (I - (I - gamma S)^L) w*,
+    so E(y_hat - y_q)^2 = E tr (I - gamma S)^{2L} (x_q, w* ~ N(0, I)), exact in gamma (symbol or number)."""
+    loops = positive_int(loops, "loops", "the number of loops L")
+    mu = normalized_trace_moments(2 * loops, n, d)
+    return sp.expand(sum(sp.binomial(2 * loops, m) * (-gamma) ** m * mu[m] for m in range(2 * loops + 1)))
+
+
+def best_looped_step(n: int, d: int, loops: int) -> tuple[float, float]:
+    """(gamma_L, min loss) minimising :func:`looped_gd_loss` over gamma > 0 (real roots of the derivative of the
+    exact polynomial); for L = 1 this is Theorem 3.1: gamma_1 = n/(n+d+1), loss d(d+1)/(n+d+1)."""
+    g = sp.Symbol("gamma")
+    poly = sp.Poly(looped_gd_loss(n, d, loops, g), g)
+    crit = [float(r) for r in sp.Poly(poly.diff(g)).nroots(n=30) if abs(sp.im(r)) < 1e-20 and sp.re(r) > 0]
+    values = [(float(poly.eval(c)), c) for c in crit]
+    best, gamma = min(values)
+    return gamma, best
