@@ -119,7 +119,8 @@ def plot(flow, traj, summary: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def run(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> dict:
+def run(args: argparse.Namespace, out=None, err=None) -> dict:
+    out, err = out or sys.stdout, err or sys.stderr
     from dynamics.gd_cot import DEFAULT_SAMPLES, assumption41_init, integrate_flow, reduced_flow, time_grid
 
     started = time.perf_counter()

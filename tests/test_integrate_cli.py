@@ -16,7 +16,7 @@ from dynamics.integrate import main
 
 def test_eigenspace_json_and_plot(tmp_path, capsys):
     out, png = tmp_path / "t.json", tmp_path / "t.png"
-    assert main(["--eigenspace", "--d", "3", "--n", "8", "--k", "3", "--t-max", "2000", "--samples", "512",
+    assert main(["--eigenspace", "--d", "3", "--n", "8", "--k", "5", "--t-max", "50000", "--samples", "512",
                  "--json", str(out), "--plot", str(png)]) == 0
     text = capsys.readouterr().out
     assert "limit:" in text and "reached (V31, W13) = (-eta I, I)" in text
