@@ -67,6 +67,20 @@ def eval_tasks(n: int, d: int, seed: int = 12345):
     return sample_tasks_torch(torch.Generator().manual_seed(seed), EVAL_TASKS, n, d)
 
 
+def _eval_curve(per_task, every: int):
+    """A training callback recording mean and median of ``per_task(model)`` every ``every`` steps."""
+    curve = {"steps": [], "mean": [], "median": []}
+
+    def callback(step, model):
+        if step % every == 0 or step == 1:
+            values = per_task(model)
+            curve["steps"].append(step)
+            curve["mean"].append(float(values.mean()))
+            curve["median"].append(float(np.median(values)))
+        return False
+    return curve, callback
+
+
 @lru_cache(maxsize=None)
 def trained_cot(profile: str, k: int, seed: int = 0):
     """Dense LSA trained on the teacher-forced CoT loss from N(0, 0.1^2) init, with the evaluation curve.
@@ -85,20 +99,13 @@ def trained_cot(profile: str, k: int, seed: int = 0):
     d, n, eta = cfg["d"], cfg["n"], cfg["eta"]
     X, w_star = eval_tasks(n, d)
     init = LSA(d, init_scale=0.1, generator=torch.Generator().manual_seed(seed + 10_000))
-    curve = {"steps": [], "mean": [], "median": []}
 
     def per_task(model):
         with torch.no_grad():
             w_k = cot_rollout_estimates(model, X, w_star, k)[:, -1]
         return (LOSS_FACTOR * ((w_k - w_star) ** 2).sum(-1)).numpy()
 
-    def callback(step, model):
-        if step % cfg["eval_every"] == 0 or step == 1:
-            values = per_task(model)
-            curve["steps"].append(step)
-            curve["mean"].append(float(values.mean()))
-            curve["median"].append(float(np.median(values)))
-        return False
+    curve, callback = _eval_curve(per_task, cfg["eval_every"])
 
     model, result = train_cot(d, n, k, eta, TrainConfig(steps=cfg["steps"], seed=seed), init_scale=0.1,
                               callback=callback)
@@ -119,19 +126,12 @@ def trained_no_cot(profile: str, seed: int = 0):
     cfg = TRAINING[profile]
     d, n = cfg["d"], cfg["n"]
     X, w_star = eval_tasks(n, d)
-    curve = {"steps": [], "mean": [], "median": []}
 
     def per_task(model):
         with torch.no_grad():
             return (LOSS_FACTOR * ((no_cot_estimate(model, X, w_star) - w_star) ** 2).sum(-1)).numpy()
 
-    def callback(step, model):
-        if step % cfg["eval_every"] == 0 or step == 1:
-            values = per_task(model)
-            curve["steps"].append(step)
-            curve["mean"].append(float(values.mean()))
-            curve["median"].append(float(np.median(values)))
-        return False
+    curve, callback = _eval_curve(per_task, cfg["eval_every"])
 
     model, result = train_no_cot(d, n, TrainConfig(steps=cfg["steps"], seed=seed), init_scale=0.1,
                                  callback=callback)
