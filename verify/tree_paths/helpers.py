@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+from hypothesis import strategies as st
 
 from constructions.tree_paths import (
     one_hot, orthonormal, perfect_binary_tree, random_leaf, random_test_tree, random_tree,
@@ -95,3 +96,18 @@ def forward_sgd(profile: str):
     p = FORWARD
     return dyn.train_forward(p["m"], p["S"], p["lr"], STEPS[profile]["forward_sgd"], p["batch"], seed=0,
                              log_every=50)
+
+
+# Hypothesis strategy for one tree case: perfect binary (depth 1..4) or random (2..31 nodes, 1..4 children);
+# labels a subset of [S]; one-hot or random orthonormal embeddings (d = S + 0..4).
+TREE_CASES = dict(kind=st.sampled_from(["perfect", "random"]), size=st.integers(1, 31),
+                  max_children=st.integers(1, 4), extra_labels=st.integers(0, 6),
+                  emb=st.sampled_from(["one_hot", "orthonormal"]), extra_dim=st.integers(0, 4),
+                  seed=st.integers(0, 2**32 - 1))
+
+
+def tree_case(kind, size, max_children, extra_labels, emb, extra_dim, seed):
+    """(tree, goal, embeddings A) for one drawn case of :data:`TREE_CASES`."""
+    size = min(size, 4) if kind == "perfect" else max(size, 2)
+    tree, goal, S = draw_tree(kind, size, max_children, extra_labels, seed)
+    return tree, goal, draw_embeddings(emb, S, extra_dim, seed)

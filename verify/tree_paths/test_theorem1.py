@@ -16,23 +16,13 @@ from constructions.tree_paths import Tree, backward_construction, decode_path, e
 from constructions.tree_paths import bounds as bd
 from constructions.tree_paths import symbolic as sy
 from constructions.tree_paths.roundoff import closed_form_roundoff, step_error_roundoff
-from verify.tree_paths.helpers import draw_embeddings, draw_tree
+from verify.tree_paths.helpers import TREE_CASES, tree_case
 
 pytestmark = pytest.mark.claim("tree_paths.theorem1")
 
 DELTA = 1e-6  # distance from the exact threshold: moves target-vs-competitor weights by >= DELTA/Z ~ 1e-8 >> 1e-15
 
-# Trees: perfect binary (depth 1..4) or random (2..31 nodes, 1..4 children); labels a subset of [S]; one-hot or
-# random orthonormal embeddings (d = S + 0..4); c in (0.05, 8).
-trees = dict(kind=st.sampled_from(["perfect", "random"]), size=st.integers(1, 31), max_children=st.integers(1, 4),
-             extra_labels=st.integers(0, 6), emb=st.sampled_from(["one_hot", "orthonormal"]),
-             extra_dim=st.integers(0, 4), seed=st.integers(0, 2**32 - 1))
-
-
-def _case(kind, size, max_children, extra_labels, emb, extra_dim, seed):
-    size = min(size, 4) if kind == "perfect" else max(size, 2)
-    tree, goal, S = draw_tree(kind, size, max_children, extra_labels, seed)
-    return tree, goal, draw_embeddings(emb, S, extra_dim, seed)
+trees = TREE_CASES  # c is drawn per check
 
 
 def test_symbolic_construction_identity(evidence):
@@ -94,7 +84,7 @@ def test_exact_error_matches_multiplicities(evidence, kind, size, max_children, 
                       "sqrt((1 - W_t)^2 + sum W_u^2) from the value multiplicities, at every step, and the attention "
                       "on the correct edge is e^c/(e^c + N - 1)", trees="perfect depth 1-4 / random 2-31 nodes",
                       embeddings="one-hot / random orthonormal", c="0.05..8", explicit_examples="S=31, m=4")
-    tree, goal, A = _case(kind, size, max_children, extra_labels, emb, extra_dim, seed)
+    tree, goal, A = tree_case(kind, size, max_children, extra_labels, emb, extra_dim, seed)
     dec = decode_path(backward_construction(c, A), tree, goal, A, feedback="teacher")
     exact = bd.backward_exact_errors(tree, goal, c)
     S, d = A.shape[1], A.shape[0]
@@ -116,7 +106,7 @@ def test_exact_error_matches_multiplicities(evidence, kind, size, max_children, 
 def test_error_within_bound_every_step(evidence, kind, size, max_children, extra_labels, emb, extra_dim, seed, c):
     evidence.describe("autoregressive (argmax feedback) per-step error <= 2(N_k-1)/(e^c + N_k - 1) at every step; "
                       "worst ratio over all Hypothesis cases", c="0.05..8")
-    tree, goal, A = _case(kind, size, max_children, extra_labels, emb, extra_dim, seed)
+    tree, goal, A = tree_case(kind, size, max_children, extra_labels, emb, extra_dim, seed)
     if c <= bd.backward_argmax_threshold(tree, goal) + DELTA:
         c = bd.backward_argmax_threshold(tree, goal) + 0.1  # the bound concerns the correct contexts
     dec = decode_path(backward_construction(c, A), tree, goal, A)
@@ -134,7 +124,7 @@ def test_argmax_exact_iff_above_threshold(evidence, kind, size, max_children, ex
     evidence.describe("argmax decoding is exact at c = c* + 1e-6 and wrong at c* - 1e-6, where c* = ln(max_u n_u - "
                       "n_t) is the tree's exact threshold; and c* <= ln(D+1) for D = the tree's max children "
                       "(= ln 2 on perfect binary trees of depth >= 2)", delta=DELTA)
-    tree, goal, A = _case(kind, size, max_children, extra_labels, emb, extra_dim, seed)
+    tree, goal, A = tree_case(kind, size, max_children, extra_labels, emb, extra_dim, seed)
     cstar = bd.backward_argmax_threshold(tree, goal)
     D = tree.max_children
     above = decode_path(backward_construction(max(cstar, 0.0) + DELTA, A), tree, goal, A).correct

@@ -18,19 +18,11 @@ from constructions.tree_paths import (
 from constructions.tree_paths import bounds as bd
 from constructions.tree_paths import symbolic as sy
 from constructions.tree_paths.roundoff import logit_roundoff
-from verify.tree_paths.helpers import draw_embeddings, draw_tree
+from verify.tree_paths.helpers import TREE_CASES, tree_case
 
 pytestmark = pytest.mark.claim("tree_paths.theorem2")
 
-trees = dict(kind=st.sampled_from(["perfect", "random"]), size=st.integers(1, 31), max_children=st.integers(1, 4),
-             extra_labels=st.integers(0, 6), emb=st.sampled_from(["one_hot", "orthonormal"]),
-             extra_dim=st.integers(0, 4), seed=st.integers(0, 2**32 - 1))
-
-
-def _case(kind, size, max_children, extra_labels, emb, extra_dim, seed):
-    size = min(size, 4) if kind == "perfect" else max(size, 2)
-    tree, goal, S = draw_tree(kind, size, max_children, extra_labels, seed)
-    return tree, goal, draw_embeddings(emb, S, extra_dim, seed)
+trees = TREE_CASES  # c is drawn per check
 
 
 def expected_margins(m: int) -> list[tuple[int, int]]:
@@ -74,7 +66,7 @@ def test_numeric_margins_match_table(evidence, kind, size, max_children, extra_l
     evidence.describe("float64, teacher forcing, on random perfect and 1-4-children trees with one-hot or orthonormal "
                       "embeddings: every measured value margin equals c x the table entry (the margins do not depend "
                       "on the tree); worst deviation over all cases", c="0.5..8", explicit_examples="S=31 m=4; S=25 m=3")
-    tree, goal, A = _case(kind, size, max_children, extra_labels, emb, extra_dim, seed)
+    tree, goal, A = tree_case(kind, size, max_children, extra_labels, emb, extra_dim, seed)
     dec = decode_path(forward_construction(c, A), tree, goal, A, feedback="teacher")
     table = np.array(expected_margins(tree.depth(goal)), dtype=float) * c
     got = np.array(dec.margins).T
@@ -93,7 +85,7 @@ def test_schedule_and_exact_path_above_margin_threshold(evidence, kind, size, ma
     evidence.describe("argmax feedback at c = ln(2 sqrt(2)(N_max - 1)) + [0, 3] (the threshold the margins give): "
                       "outputs v_1..v_m (stage b), then r again with the stage flipped to f at step m+1, then "
                       "v_{m-1}..v_0 (stage f); the decoded root-to-goal path is exact")
-    tree, goal, A = _case(kind, size, max_children, extra_labels, emb, extra_dim, seed)
+    tree, goal, A = tree_case(kind, size, max_children, extra_labels, emb, extra_dim, seed)
     c = float(bd.margin_threshold(_n_max(tree, goal))) + extra_c + 1e-9
     dec = decode_path(forward_construction(c, A), tree, goal, A)
     m = tree.depth(goal)
@@ -111,7 +103,7 @@ def test_schedule_and_exact_path_above_margin_threshold(evidence, kind, size, ma
 def test_error_within_margin_bound(evidence, kind, size, max_children, extra_labels, emb, extra_dim, seed, c):
     evidence.describe("teacher forcing: for both heads at every step, ||out - target|| <= 2(N-1) e^{-c} (the margin "
                       "bound with margin >= c); worst ratio over all cases", c="0.5..8")
-    tree, goal, A = _case(kind, size, max_children, extra_labels, emb, extra_dim, seed)
+    tree, goal, A = tree_case(kind, size, max_children, extra_labels, emb, extra_dim, seed)
     dec = decode_path(forward_construction(c, A), tree, goal, A, feedback="teacher")
     errs = np.array([dec.errors, dec.stage_errors])
     bound = bd.margin_bound(c, np.array(dec.context))[None, :]
