@@ -191,3 +191,13 @@ def test_speed_lines_from_benchmarks():
     assert lines == ["gd_cot_training (run 2026-11-22 11:00 UTC), k=20 float32: suite path 11.0x faster per step "
                      "than the step-by-step baseline (2.00 ms vs 22.00 ms), 10.5x to the criterion (1.4 s vs 15.0 s)"]
     assert render.speed_lines({})[0].startswith("no benchmark run yet")
+
+
+def test_known_failures_do_not_count_as_unexpected():
+    rec = lambda claim, verdict, role="check", message=None: dict(claim=claim, verdict=verdict, role=role,  # noqa: E731
+                                                                  message=message)
+    records = [rec("a.t1", "pass"), rec("a.t1", "fail", message="known failure (x): boom"),
+               rec("a.t2", "fail", role="probe"), rec("a.t3", "pass")]
+    assert cli._unexpected_failures(records) == (0, 1)
+    assert cli._unexpected_failures(records + [rec("a.t3", "fail", message="AssertionError")]) == (1, 1)
+    assert cli._unexpected_failures(records + [rec("a.t2", "error")]) == (1, 1)

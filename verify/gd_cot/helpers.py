@@ -174,3 +174,12 @@ def ood_losses(model, Sigma: np.ndarray, n: int, eta: float, ks, tasks: int = EV
             out[k] = ((LOSS_FACTOR * ((est[:, k - 1] - w_star) ** 2).sum(-1)).numpy(),
                       (LOSS_FACTOR * (gd_err**2).sum(-1)).numpy())
     return out
+
+
+def no_cot_ood(spec, n: int) -> float:
+    """Exact OOD loss of the no-CoT optimum for a covariance with eigenvalues ``spec`` (rotation-invariant)."""
+    import sympy as sp
+
+    from constructions.gd_cot.symbolic import no_cot_ood_loss
+
+    return float(no_cot_ood_loss(sp.diag(*[sp.Rational(str(x)) for x in spec]), n))

@@ -10,19 +10,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-import sympy as sp
 
-from constructions.gd_cot.symbolic import no_cot_ood_loss
-from verify.gd_cot.helpers import EVAL_TASKS, OOD_SPECTRA, TRAINING, ood_covariance, ood_losses, trained_cot
+from verify.gd_cot.helpers import (
+    EVAL_TASKS, OOD_SPECTRA, TRAINING, no_cot_ood, ood_covariance, ood_losses, trained_cot,
+)
 
 pytestmark = pytest.mark.claim("gd_cot.figure3")
 
 KS = (10, 20, 30, 40)
 NEAR_ZERO = 0.01  # stated: "near zero" = at most 1% of the no-CoT OOD loss (median, high-probability version)
-
-
-def _no_cot(spec, n):
-    return float(no_cot_ood_loss(sp.diag(*[sp.Rational(str(x)) for x in spec]), n))
 
 
 @lru_cache(maxsize=None)
@@ -33,7 +29,7 @@ def _curves(profile):
     for kind in OOD_SPECTRA:
         Sigma, spec = ood_covariance(kind, cfg["d"])
         losses = ood_losses(run["model"], Sigma, cfg["n"], cfg["eta"], KS)
-        out[kind] = dict(spec=spec, no_cot=_no_cot(spec, cfg["n"]),
+        out[kind] = dict(spec=spec, no_cot=no_cot_ood(spec, cfg["n"]),
                          gd=[float(np.median(losses[k][1])) for k in KS],
                          model=[float(np.median(losses[k][0])) for k in KS],
                          gd_mean=[float(np.mean(losses[k][1])) for k in KS])
