@@ -199,6 +199,15 @@ def speed_lines(results: dict) -> list[str]:
     return lines or ["no benchmark run yet (python -m bench gd_cot_training)"]
 
 
+def timing_lines(results: dict) -> list[str]:
+    """One line per training measured during this run (results' "timings"): time per step and per sample."""
+    lines = []
+    for t in results.get("timings") or []:
+        lines.append(f"{t['name']}: {t['ms_per_step']:.2f} ms per step, {t['us_per_sample']:.1f} us per sample "
+                     f"({t['steps']} steps of {t['batch']} samples in {t['seconds']:.1f} s)")
+    return lines or ["no training ran in this report"]
+
+
 def summarize(results: dict, out_dir: Path | None = None, command: str | None = None) -> dict:
     """Per-claim aggregation and every formatted value the templates show (the content of summary.json).
 
@@ -248,6 +257,7 @@ def summarize(results: dict, out_dir: Path | None = None, command: str | None = 
                       ("numpy", "numpy"))],
         "platform": f"{env.get('platform') or '—'} ({env.get('cpus') or '?'} CPUs)",
         "speed": speed_lines(results),
+        "timings": timing_lines(results),
         "counts": _counts([c["verdict"] for c in claims.values()]),
         "reconstructed": recon,
         "papers": list(papers.values()),

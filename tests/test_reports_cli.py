@@ -193,6 +193,20 @@ def test_speed_lines_from_benchmarks():
     assert render.speed_lines({})[0].startswith("no benchmark run yet")
 
 
+def test_timing_lines_per_step_and_per_sample(monkeypatch):
+    from verify import timings
+
+    monkeypatch.setattr(timings, "_RECORDS", [])
+
+    rec = timings.record("t", steps=100, batch=256, seconds=0.5, d=5)
+    assert (rec["ms_per_step"], rec["us_per_sample"]) == (5.0, 0.5e6 / 25600)
+    assert render.timing_lines({"timings": [rec]}) == [
+        "t: 5.00 ms per step, 19.5 us per sample (100 steps of 256 samples in 0.5 s)"]
+    assert render.timing_lines({})[0] == "no training ran in this report"
+    with pytest.raises(ValueError, match="steps > 0"):
+        timings.record("bad", steps=0, batch=256, seconds=1.0)
+
+
 def test_known_failures_do_not_count_as_unexpected():
     rec = lambda claim, verdict, role="check", message=None: dict(claim=claim, verdict=verdict, role=role,  # noqa: E731
                                                                   message=message)

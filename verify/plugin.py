@@ -25,6 +25,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from verify import claims as claim_registry
+from verify import timings
 from verify.evidence import SCHEMA_VERSION, Evidence
 
 PROFILES = ("quick", "paper")
@@ -207,6 +208,7 @@ def pytest_sessionfinish(session, exitstatus):
         "papers": {pid: vars(p) for pid, p in claim_registry.papers().items()},
         "evidence": [ev.to_json() for ev in records],
         "not_run": session.config.stash[_NOT_RUN],
+        "timings": timings.collected(),
     }
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ import numpy as np
 
 from constructions.gd_cot import cot_rollout, embed, estimates, gd_iterates, sample_tasks
 from constructions.gd_cot.roundoff import rollout_vs_gd_bound
+from verify import timings
 
 
 def one_task(seed: int, n: int, d: int):
@@ -107,8 +108,10 @@ def trained_cot(profile: str, k: int, seed: int = 0):
 
     curve, callback = _eval_curve(per_task, cfg["eval_every"])
 
-    model, result = train_cot(d, n, k, eta, TrainConfig(steps=cfg["steps"], seed=seed), init_scale=0.1,
-                              callback=callback)
+    config = TrainConfig(steps=cfg["steps"], seed=seed)
+    model, result = train_cot(d, n, k, eta, config, init_scale=0.1, callback=callback)
+    timings.record(f"gd_cot CoT training (figure1, figure2), k={k}", steps=len(result.losses), batch=config.batch,
+                   seconds=result.seconds, d=d, n=n, k=k, dtype="float64")
     return dict(model=model, V0=init.V.detach().numpy().copy(), W0=init.W.detach().numpy().copy(), result=result,
                 curve=curve, per_task=per_task(model), d=d, n=n, k=k, eta=eta, steps=cfg["steps"])
 
@@ -133,8 +136,10 @@ def trained_no_cot(profile: str, seed: int = 0):
 
     curve, callback = _eval_curve(per_task, cfg["eval_every"])
 
-    model, result = train_no_cot(d, n, TrainConfig(steps=cfg["steps"], seed=seed), init_scale=0.1,
-                                 callback=callback)
+    config = TrainConfig(steps=cfg["steps"], seed=seed)
+    model, result = train_no_cot(d, n, config, init_scale=0.1, callback=callback)
+    timings.record("gd_cot no-CoT training (figure2)", steps=len(result.losses), batch=config.batch,
+                   seconds=result.seconds, d=d, n=n, dtype="float64")
     return dict(model=model, result=result, curve=curve, per_task=per_task(model), d=d, n=n, steps=cfg["steps"])
 
 
@@ -155,9 +160,14 @@ def ood_covariance(kind: str, d: int, seed: int = 0) -> tuple[np.ndarray, list[f
     return (Q * np.array(spec)) @ Q.T, spec
 
 
+def _diverged_to_inf(values: np.ndarray) -> np.ndarray:
+    """A rollout that overflowed (inf or nan from inf - inf) has an unbounded loss: report it as +inf."""
+    return np.where(np.isfinite(values), values, np.inf)
+
+
 def ood_losses(model, Sigma: np.ndarray, n: int, eta: float, ks, tasks: int = EVAL_TASKS, seed: int = 99):
     """Per-task (1/2)||w_hat_k - w*||^2 of the model's rollout and of exact k-step GD on the same OOD tasks,
-    for each k in ks: dict k -> (model values, GD values)."""
+    for each k in ks: dict k -> (model values, GD values). Overflowed rollouts count as +inf."""
     import torch
 
     from constructions.gd_cot import LOSS_FACTOR
@@ -171,8 +181,8 @@ def ood_losses(model, Sigma: np.ndarray, n: int, eta: float, ks, tasks: int = EV
         est = cot_rollout_estimates(model, X, w_star, max(ks))
         for k in ks:
             gd_err = (torch.linalg.matrix_power(P, k) @ w_star[..., None])[..., 0]
-            out[k] = ((LOSS_FACTOR * ((est[:, k - 1] - w_star) ** 2).sum(-1)).numpy(),
-                      (LOSS_FACTOR * (gd_err**2).sum(-1)).numpy())
+            out[k] = (_diverged_to_inf((LOSS_FACTOR * ((est[:, k - 1] - w_star) ** 2).sum(-1)).numpy()),
+                      _diverged_to_inf((LOSS_FACTOR * (gd_err**2).sum(-1)).numpy()))
     return out
 
 

@@ -49,6 +49,7 @@ def test_negative_control_spectrum_outside_interval(evidence, profile):
                       "even for the median", role="negative_control", d=cfg["d"], n=cfg["n"], k=k, eta=cfg["eta"],
                       spectrum=spec)
     model_loss, _ = ood_losses(run["model"], Sigma, cfg["n"], cfg["eta"], (k,))[k]
+    evidence.params.update(diverged_share=float(np.mean(np.isinf(model_loss))))
     evidence.check_ge(float(np.median(model_loss)) / no_cot_ood(spec, cfg["n"]), FAR_BELOW,
                       what="median CoT OOD loss / no-CoT OOD loss",
                       reason="the criterion must reject a spectrum outside the interval")
