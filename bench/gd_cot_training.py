@@ -1,13 +1,14 @@
 r"""gd_cot CoT training: the straightforward step-by-step loss beside the suite's batched loss, one process.
 
-Both run through the same loop (:func:`dynamics.gd_cot.train_cot`: same dense LSA, same init, same fresh
-Gaussian batches of 256 with their GD targets, same Adam and schedule, same dtype); only the loss function
-differs. Reported for each k and dtype:
+Both run through the suite's training path (:func:`dynamics.gd_cot.cot_trainer`, which ``train_cot`` steps:
+same dense LSA, same init, same fresh Gaussian batches of 256 with their GD targets, same Adam and schedule,
+same dtype); only the loss function differs. Reported for each k and dtype:
 
-- median wall time per training step (sampling + loss + backward + Adam step) over ``timing_steps`` steps,
-  in alternating blocks of 10 steps after a warm-up block each;
+- median wall time per training step (sampling + loss + backward + Adam step + schedule) over
+  ``timing_steps`` steps, in alternating blocks of 10 steps after a warm-up block each;
 - steps and training seconds until the median of (1/2)||w_hat_k - w_k^GD||^2 over a fixed evaluation set of
-  2048 tasks (autoregressive rollout, no teacher forcing) falls below 1e-4, evaluated every 25 steps;
+  2048 tasks (autoregressive rollout, no teacher forcing) falls below 1e-4, evaluated every 25 steps; the two
+  trainings alternate in blocks of 25 steps, so a change of machine load hits both;
 - peak memory allocated by torch during one training step (torch profiler, CPU allocations).
 """
 
@@ -16,14 +17,13 @@ from __future__ import annotations
 import platform
 import statistics
 import sys
-import time
 from datetime import datetime, timezone
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
 from constructions.gd_cot.torch_model import LSA, cot_columns, cot_loss, embed_torch
-from dynamics.gd_cot import cot_sampler, rollout_gap_to_gd, train_cot
+from dynamics.gd_cot import cot_sampler, cot_trainer, rollout_gap_to_gd
 from dynamics.training import TrainConfig
 
 D_DIM, N_EXAMPLES, BATCH = 10, 20, 256
@@ -57,47 +57,52 @@ def _config(steps: int, seed: int = 0) -> TrainConfig:
     return TrainConfig(steps=steps, batch=BATCH, lr=LR, seed=seed)
 
 
+def _trainers(k: int, dtype: torch.dtype, steps: int) -> dict:
+    """One :func:`dynamics.gd_cot.cot_trainer` per implementation: the suite's training path (same init, data,
+    Adam and schedule) with its loss swapped."""
+    return {name: cot_trainer(D_DIM, N_EXAMPLES, k, ETA, _config(steps), init_scale=INIT_SCALE, dtype=dtype,
+                              loss=loss_fn) for name, loss_fn in IMPLEMENTATIONS.items()}
+
+
 def time_per_step(k: int, dtype: torch.dtype, steps: int, block: int = 10) -> dict[str, float]:
-    """Median seconds per training step of each implementation (sampling included).
+    """Median seconds per training step of each implementation (sampling, loss, backward, Adam, schedule).
 
     Blocks of ``block`` consecutive steps alternate between the implementations (ABAB...), so that a change of
     machine load hits both while neither runs on caches the other just filled; one warm-up block each first.
     """
-    sample = cot_sampler(N_EXAMPLES, D_DIM, k, ETA, dtype)
-    state = {}
-    for i, name in enumerate(IMPLEMENTATIONS):
-        model = LSA(D_DIM, init_scale=INIT_SCALE, generator=torch.Generator().manual_seed(2), dtype=dtype)
-        state[name] = (model, torch.optim.Adam(model.parameters(), lr=LR, fused=True), torch.Generator().manual_seed(1), [])
-    rounds = 1 + -(-steps // block)
-    for r in range(rounds):
-        for name, loss_fn in IMPLEMENTATIONS.items():
-            model, opt, gen, times = state[name]
+    runs = _trainers(k, dtype, steps + block)
+    for r in range(1 + -(-steps // block)):
+        for trainer in runs.values():
+            if r == 1:
+                trainer.step_seconds.clear()  # drop the warm-up block
             for _ in range(block):
-                t0 = time.perf_counter()
-                loss = loss_fn(model, *sample(gen, BATCH))
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                if r > 0:
-                    times.append(time.perf_counter() - t0)
-    return {name: statistics.median(state[name][3]) for name in IMPLEMENTATIONS}
+                trainer.step()
+    return {name: statistics.median(trainer.step_seconds) for name, trainer in runs.items()}
 
 
-def steps_to_criterion(k: int, dtype: torch.dtype, loss_fn, max_steps: int) -> dict[str, float | int | None]:
-    """Train until the median rollout gap to k-step GD on the fixed evaluation set is below CRITERION."""
+def steps_to_criterion(k: int, dtype: torch.dtype, max_steps: int) -> dict[str, dict]:
+    """Train both implementations until each one's median rollout gap to k-step GD on the fixed evaluation set
+    is below CRITERION, evaluated every EVAL_EVERY steps.
+
+    The two runs alternate in blocks of EVAL_EVERY steps, so a change of machine load hits both; seconds count
+    training steps only, not the evaluations.
+    """
     X, w_star, targets = cot_sampler(N_EXAMPLES, D_DIM, k, ETA, dtype)(torch.Generator().manual_seed(777), EVAL_TASKS)
-    last = {"median": None}
-
-    def callback(step, model):
-        if step % EVAL_EVERY:
-            return False
-        last["median"] = rollout_gap_to_gd(model, X, w_star, targets).median().item()
-        return last["median"] < CRITERION
-
-    _, result = train_cot(D_DIM, N_EXAMPLES, k, ETA, _config(max_steps), init_scale=INIT_SCALE, dtype=dtype,
-                          loss=loss_fn, callback=callback)
-    return {"steps": result.stopped_at, "seconds": result.seconds if result.stopped_at else None,
-            "final_median": last["median"]}
+    runs = _trainers(k, dtype, max_steps)
+    out = {name: {"steps": None, "seconds": None, "final_median": None} for name in runs}
+    for start in range(0, max_steps, EVAL_EVERY):
+        active = [name for name in runs if out[name]["steps"] is None]
+        if not active:
+            break
+        for name in active:
+            trainer = runs[name]
+            for _ in range(min(EVAL_EVERY, max_steps - start)):
+                trainer.step()
+            median = rollout_gap_to_gd(trainer.model, X, w_star, targets).median().item()
+            out[name]["final_median"] = median
+            if median < CRITERION:
+                out[name].update(steps=len(trainer.losses), seconds=sum(trainer.step_seconds))
+    return out
 
 
 def peak_memory_bytes(k: int, dtype: torch.dtype, loss_fn) -> int:
@@ -131,11 +136,11 @@ def run(ks=(10, 20), dtypes=("float32", "float64"), timing_steps: int = 30, max_
             dtype = DTYPES[name]
             print(f"[bench] k={k} {name}: timing ...", file=sys.stderr, flush=True)
             per_step = time_per_step(k, dtype, timing_steps)
+            print(f"[bench] k={k} {name}: both to criterion (alternating blocks) ...", file=sys.stderr, flush=True)
+            crit = steps_to_criterion(k, dtype, max_steps)
             row = {"k": k, "dtype": name}
             for impl, loss_fn in IMPLEMENTATIONS.items():
-                print(f"[bench] k={k} {name}: {impl} to criterion ...", file=sys.stderr, flush=True)
-                crit = steps_to_criterion(k, dtype, loss_fn, max_steps)
-                row[impl] = {"ms_per_step": 1e3 * per_step[impl], **crit,
+                row[impl] = {"ms_per_step": 1e3 * per_step[impl], **crit[impl],
                              "peak_memory_mb": peak_memory_bytes(k, dtype, loss_fn) / 2**20}
             row["ratio_per_step"] = row["baseline"]["ms_per_step"] / row["suite"]["ms_per_step"]
             b, s = row["baseline"]["seconds"], row["suite"]["seconds"]

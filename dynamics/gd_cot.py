@@ -24,7 +24,7 @@ from constructions.gd_cot.wishart import normalized_trace_moments
 from constructions.gd_cot.torch_model import (
     LSA, cot_loss, cot_rollout_estimates, gd_targets_torch, no_cot_loss, sample_tasks_torch,
 )
-from dynamics.training import TrainConfig, TrainResult, train
+from dynamics.training import TrainConfig, Trainer, TrainResult, run, train
 
 
 def train_no_cot(d: int, n: int, config: TrainConfig, *, init_scale: float = 0.1,
@@ -54,13 +54,19 @@ def train_cot(d: int, n: int, k: int, eta: float, config: TrainConfig, *, init_s
     ``loss(model, X, w*, targets)`` defaults to the suite's batched :func:`cot_loss`; the benchmark passes its
     step-by-step baseline here so that both run through the same loop, data and optimiser.
     """
+    trainer = cot_trainer(d, n, k, eta, config, init_scale=init_scale, dtype=dtype, loss=loss)
+    return trainer.model, run(trainer, callback)
+
+
+def cot_trainer(d: int, n: int, k: int, eta: float, config: TrainConfig, *, init_scale: float = 0.1,
+                dtype: torch.dtype = torch.float64, loss=cot_loss) -> Trainer:
+    """The :class:`Trainer` behind :func:`train_cot` (same init, data and optimiser), to step by hand."""
     d = positive_int(d, "d", "the input dimension")
     n = positive_int(n, "n", "the number of in-context examples")
     k = positive_int(k, "k", "the number of CoT steps")
     eta = positive_float(eta, "eta", "the GD step size of the CoT targets")
     model = LSA(d, init_scale=init_scale, generator=torch.Generator().manual_seed(config.seed + 10_000), dtype=dtype)
-    result = train(model, lambda m, batch: loss(m, *batch), cot_sampler(n, d, k, eta, dtype), config, callback)
-    return model, result
+    return Trainer(model, lambda m, batch: loss(m, *batch), cot_sampler(n, d, k, eta, dtype), config)
 
 
 def rollout_gap_to_gd(model: LSA, X: torch.Tensor, w_star: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
