@@ -83,3 +83,26 @@ def test_unknown_profile_and_claim_are_usage_errors(pytester):
         result = pytester.runpytest_subprocess("-p", "verify.plugin", *args)
         assert result.ret != 0
         assert text in result.stderr.str()
+
+
+def test_margin_is_at_least_one_exactly_when_the_check_holds():
+    """check_le / check_ge margins for values of either sign: >= 1 iff the inequality holds (a pass never shows
+    a margin below 1, a failure never one above)."""
+    import itertools
+    import math
+
+    import pytest
+
+    from verify.evidence import Evidence
+
+    values = [-3.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0, math.inf, -math.inf]
+    for a, b in itertools.product(values, values):
+        # check_le needs a finite measurement (an overflow never passes an upper bound); check_ge accepts inf
+        for method, holds in (("check_le", math.isfinite(a) and a <= b), ("check_ge", a >= b)):
+            ev = Evidence(claim="c", paper="p", statement="s", provenance="paper", check="t", figures_dir=Path("."))
+            if holds:
+                getattr(ev, method)(a, b, reason="r")
+            else:
+                with pytest.raises(AssertionError):
+                    getattr(ev, method)(a, b, reason="r")
+            assert (ev.margin >= 1) == holds, (method, a, b, ev.margin)

@@ -53,9 +53,16 @@ def to_jsonable(value: Any) -> Any:
 
 
 def _margin(num: float, den: float) -> float:
-    if den == 0:
-        return math.inf if num > 0 else (1.0 if num == 0 else 0.0)
-    return num / den
+    """The factor by which ``den <= num`` holds, for finite values of either sign: at least 1 exactly when it
+    holds. num / den when both are positive, den / num when both are negative (|den| >= |num| then), inf when
+    den <= 0 < num or den < 0 <= num (the signs alone settle it), 1 when both are 0, and 0 when it fails on sign."""
+    if num > 0 and den > 0:
+        return num / den
+    if num < 0 and den < 0:
+        return den / num
+    if den <= 0 <= num:
+        return 1.0 if num == den == 0 else math.inf
+    return 0.0
 
 
 @dataclass
@@ -109,14 +116,16 @@ class Evidence:
         """Assert ``measured <= bound`` (e.g. an error below a derived bound)."""
         measured, bound = float(measured), float(bound)
         ok = math.isfinite(measured) and measured <= bound
-        self._keep(_margin(bound, measured) if math.isfinite(measured) else 0.0, measured, predicted, bound, reason)
+        m = _margin(bound, measured) if math.isfinite(measured) and math.isfinite(bound) else (math.inf if ok else 0.0)
+        self._keep(m, measured, predicted, bound, reason)
         assert ok, f"{what or 'measured'} = {measured:.6g} exceeds the bound {bound:.6g} ({reason})"
 
     def check_ge(self, measured: float, threshold: float, *, reason: str, predicted: Any = None, what: str = ""):
         """Assert ``measured >= threshold`` (negative controls: an error must be large)."""
         measured, threshold = float(measured), float(threshold)
         ok = (not math.isnan(measured)) and measured >= threshold
-        m = _margin(measured, threshold) if math.isfinite(measured) else (math.inf if ok else 0.0)
+        m = _margin(measured, threshold) if math.isfinite(measured) and math.isfinite(threshold) else (
+            math.inf if ok else 0.0)
         self._keep(m, measured, predicted, threshold, reason)
         assert ok, f"{what or 'measured'} = {measured:.6g} is below the threshold {threshold:.6g} ({reason})"
 
