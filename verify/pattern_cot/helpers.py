@@ -11,6 +11,7 @@ from constructions.pattern_cot import make_geometry, make_task, step_matrix, tsr
 from constructions.pattern_cot.data import TEST_NOISE, sample_batch
 from constructions.pattern_cot.model import OneLayer, category_masses, cot_rollout, icl_readout
 from dynamics.pattern_cot import SGDConfig, train_sgd
+from verify import timings
 
 # The main one-layer run [NF: the paper's sizes are not known]: M = 8 TRR patterns, K = 2 steps, l_tr = 10,
 # alpha = 0.3 (above 1/M, see the theorem1 probe), SGD step 1, batch 64.
@@ -46,6 +47,8 @@ def trained_main(profile: str, seed: int = 0, pe_scale: float = 1.0, record_ever
     cfg = SGDConfig(steps=STEPS[profile], batch=MAIN["batch"], lr=MAIN["lr"], l_tr=MAIN["l_tr"], alpha=MAIN["alpha"],
                     seed=seed, record_every=record_every, eval_prompts=256)
     log = train_sgd(model, geom, cfg)
+    timings.record(f"pattern_cot one-layer SGD (theorems 1-3, figures 9-10), pe_scale={pe_scale:g}",
+                   steps=len(log.losses), batch=cfg.batch, seconds=log.seconds, M=MAIN["M"], K=MAIN["K"])
     return model, geom, log
 
 
@@ -101,4 +104,7 @@ def trained_three_layer(profile: str, steps: int | None = None):
     n = THREE_STEPS[profile] if steps is None else steps
     cfg = SGDConfig(steps=n, batch=THREE["batch"], lr=THREE["lr"], l_tr=THREE["l_tr"], alpha=THREE["alpha"],
                     record_every=max(n // 50, 1), eval_prompts=128)
-    return model, geom, train_sgd(model, geom, cfg)
+    log = train_sgd(model, geom, cfg)
+    timings.record("pattern_cot three-layer SGD (figure 11)", steps=len(log.losses), batch=cfg.batch,
+                   seconds=log.seconds, layers=THREE["layers"], heads=THREE["heads"])
+    return model, geom, log

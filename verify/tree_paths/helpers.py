@@ -12,6 +12,7 @@ from constructions.tree_paths import (
     one_hot, orthonormal, perfect_binary_tree, random_leaf, random_test_tree, random_tree,
 )
 from dynamics import tree_paths as dyn
+from verify import timings
 
 # Paper sizes (digest section 7): backward m = 4, S = 31, lr 1; forward m = 3, S = 25, lr 0.2; batch 256.
 BACKWARD = dict(m=4, S=31, lr=1.0, batch=256)
@@ -74,9 +75,11 @@ def deep_random_set(S: int, depths: tuple[int, int], count: int, seed: int, max_
 @lru_cache(maxsize=None)
 def backward_sgd(profile: str):
     """Full-matrix SGD on B (one-hot, the paper's backward setting) from 0: (B, trajectory)."""
-    p = BACKWARD
-    return dyn.train_backward(p["m"], p["S"], p["lr"], STEPS[profile]["backward_sgd"], p["batch"], seed=0,
-                              log_every=50)
+    p, steps = BACKWARD, STEPS[profile]["backward_sgd"]
+    B, traj = dyn.train_backward(p["m"], p["S"], p["lr"], steps, p["batch"], seed=0, log_every=50)
+    timings.record("tree_paths backward SGD (theorems 1-2)", steps=steps, batch=p["batch"],
+                   seconds=traj.seconds_per_step * steps, m=p["m"], S=p["S"])
+    return B, traj
 
 
 @lru_cache(maxsize=None)
@@ -93,9 +96,11 @@ def forward_reduced(profile: str):
 
 @lru_cache(maxsize=None)
 def forward_sgd(profile: str):
-    p = FORWARD
-    return dyn.train_forward(p["m"], p["S"], p["lr"], STEPS[profile]["forward_sgd"], p["batch"], seed=0,
-                             log_every=50)
+    p, steps = FORWARD, STEPS[profile]["forward_sgd"]
+    out = dyn.train_forward(p["m"], p["S"], p["lr"], steps, p["batch"], seed=0, log_every=50)
+    timings.record("tree_paths forward SGD (theorems 3-6)", steps=steps, batch=p["batch"],
+                   seconds=out[1].seconds_per_step * steps, m=p["m"], S=p["S"])
+    return out
 
 
 # Hypothesis strategy for one tree case: perfect binary (depth 1..4) or random (2..31 nodes, 1..4 children);
