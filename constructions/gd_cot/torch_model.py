@@ -153,7 +153,7 @@ class _CoTLoss(torch.autograd.Function):
         L = LOSS_FACTOR r . r / batch.
 
     Backward, with g = 2 LOSS_FACTOR r / batch:  dV = g^T v / n;  dv = g V / n;  du_xy = dv_xy G (G symmetric);
-    dP = tril(dv_w w_in^T + dv_c 1^T);  du_w = dP w_in;  du_c = dP 1;  dW[:, w] = du^T w_in;  dW[:, c] = du^T 1;
+    dA = tril(dv_w w_in^T + dv_c 1^T);  du_w = dA w_in;  du_c = dA 1;  dW[:, w] = du^T w_in;  dW[:, c] = du^T 1;
     the (x, y) columns of W get zero gradient (z_i is zero there).
     """
 
@@ -163,8 +163,8 @@ class _CoTLoss(torch.autograd.Function):
         D, w, c = token_dim(d), slice(d + 1, 2 * d + 1), 2 * d + 1
         flat = w_in.reshape(-1, d)
         u = torch.addmm(W[:, c], flat, W[:, w].T).view(batch, k, D)
-        P = torch.baddbmm(u[..., c:], u[..., w], w_in.transpose(-1, -2)).tril_()
-        v = torch.cat([u[..., :d + 1] @ G, P @ w_in, P.sum(dim=-1, keepdim=True)], dim=-1).view(-1, D)
+        A = torch.baddbmm(u[..., c:], u[..., w], w_in.transpose(-1, -2)).tril_()
+        v = torch.cat([u[..., :d + 1] @ G, A @ w_in, A.sum(dim=-1, keepdim=True)], dim=-1).view(-1, D)
         r = v @ (V.T / n)
         r[:, w] += flat - w_out.reshape(-1, d)
         ctx.save_for_backward(V, G, w_in, v, r)
@@ -180,8 +180,8 @@ class _CoTLoss(torch.autograd.Function):
         scale = grad * (2 * LOSS_FACTOR / (batch * ctx.n))  # g / n = scale r
         dV = (r.T @ v) * scale
         dv = (r @ (V * scale)).view(batch, k, D)
-        dP = torch.baddbmm(dv[..., c:], dv[..., w], w_in.transpose(-1, -2)).tril_()
-        du = torch.cat([dv[..., :d + 1] @ G, dP @ w_in, dP.sum(dim=-1, keepdim=True)], dim=-1).view(-1, D)
+        dA = torch.baddbmm(dv[..., c:], dv[..., w], w_in.transpose(-1, -2)).tril_()
+        du = torch.cat([dv[..., :d + 1] @ G, dA @ w_in, dA.sum(dim=-1, keepdim=True)], dim=-1).view(-1, D)
         dW = torch.zeros_like(V)
         dW[:, w] = du.T @ w_in.reshape(-1, d)
         dW[:, c] = du.sum(dim=0)
