@@ -104,7 +104,7 @@ def gd_targets_torch(X: torch.Tensor, w_star: torch.Tensor, eta: float, k: int) 
     for _ in range(k):
         w = torch.baddbmm(b, P, w)
         out.append(w)
-    return torch.cat(out, dim=-1).transpose(1, 2)
+    return torch.stack(out, dim=1)[..., 0]  # contiguous (batch, k+1, d)
 
 
 def data_gram(X: torch.Tensor, w_star: torch.Tensor) -> torch.Tensor:
@@ -166,7 +166,7 @@ class _CoTLoss(torch.autograd.Function):
         A = torch.baddbmm(u[..., c:], u[..., w], w_in.transpose(-1, -2)).tril_()
         v = torch.cat([u[..., :d + 1] @ G, A @ w_in, A.sum(dim=-1, keepdim=True)], dim=-1).view(-1, D)
         r = v @ (V.T / n)
-        r[:, w] += flat - w_out.reshape(-1, d)
+        r.view(batch, k, D)[..., w] += w_in - w_out
         ctx.save_for_backward(V, G, w_in, v, r)
         ctx.n = n
         return LOSS_FACTOR * torch.dot(r.view(-1), r.view(-1)) / batch
