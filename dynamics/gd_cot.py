@@ -51,8 +51,8 @@ def train_cot(d: int, n: int, k: int, eta: float, config: TrainConfig, *, init_s
               dtype: torch.dtype = torch.float64, loss=cot_loss, callback=None) -> tuple[LSA, TrainResult]:
     """Train a dense LSA (all of V, W, random init) on the teacher-forced CoT loss with fresh tasks each step.
 
-    ``loss(model, X, w*, targets)`` defaults to the suite's batched :func:`cot_loss`; the benchmark passes its
-    step-by-step baseline here so that both run through the same loop, data and optimiser.
+    ``loss(model, X, w*, targets)`` defaults to the suite's batched :func:`cot_loss`. The benchmark builds the
+    same run with :func:`cot_trainer` and its step-by-step baseline as ``loss``: same loop, data and optimiser.
     """
     trainer = cot_trainer(d, n, k, eta, config, init_scale=init_scale, dtype=dtype, loss=loss)
     return trainer.model, run(trainer, callback)
