@@ -88,6 +88,7 @@ class Evidence:
     figure: str | None = None
     seconds: float = 0.0
     cases: int = 0
+    stat_tests: list = field(default_factory=list)  # every statistical test of this record (verify.stats)
     _start: float = field(default_factory=time.perf_counter, repr=False)
 
     # --- description -------------------------------------------------------------------------------
@@ -137,6 +138,45 @@ class Evidence:
         self._keep(_margin(tol, diff) if math.isfinite(diff) else 0.0, measured, predicted, tol, reason)
         assert ok, f"{what or 'measured'} = {measured:.6g} differs from {predicted:.6g} by {diff:.3g} > {tol:.3g} ({reason})"
 
+    def check_stat(self, test, *, expect: str = "pass", seed: int | None = None, predicted: Any = None,
+                   what: str = ""):
+        """Record and assert one :class:`verify.stats.StatTest`.
+
+        ``expect="pass"``: the confidence bound(s) must lie inside the criterion at the per-check level; the
+        test then joins the run's Holm family (the plugin may still fail the record family-wise).
+        ``expect="reject"`` (near-miss negative controls): the whole interval must lie beyond the criterion,
+        so that the wrong theory is rejected with confidence, not by noise. ``seed`` is recorded per test, so
+        the margin distribution over seeds can be shown.
+        """
+        if expect not in ("pass", "reject"):
+            raise ValueError("expect must be 'pass' or 'reject'")
+        what = what or test.what or "statistic"
+        if expect == "pass":
+            if test.direction == "band":
+                m = min(_margin(test.hi, test.high), _margin(test.low, test.lo))
+            elif test.direction == "le":
+                m = _margin(test.hi, test.high)
+            else:
+                m = _margin(test.low, test.lo)
+            ok = test.passed
+        else:
+            if test.direction == "band":
+                m = max(_margin(test.low, test.hi), _margin(test.lo, test.high))
+            elif test.direction == "le":
+                m = _margin(test.opposite, test.hi)
+            else:
+                m = _margin(test.lo, test.opposite)
+            ok = test.rejected
+        m = m if math.isfinite(m) or ok else 0.0
+        entry = {**test.to_json(), "expect": expect, "seed": seed, "margin": m, "holm": None}
+        self.stat_tests.append(to_jsonable(entry))
+        self._keep(m, {"estimate": test.estimate, "interval": [test.low, test.high]}, predicted,
+                   {"criterion": [test.lo, test.hi], "resolution": test.resolution}, test.reason())
+        where = f" (seed {seed})" if seed is not None else ""
+        assert ok, (f"{what}{where}: estimate {test.estimate:.6g}, interval [{test.low:.6g}, {test.high:.6g}] "
+                    f"{'not inside' if expect == 'pass' else 'not confidently outside'} [{test.lo:.6g}, "
+                    f"{test.hi:.6g}] ({test.method}, n = {test.n})")
+
     def check_exact(self, ok: bool, *, measured: Any, predicted: Any, reason: str = "exact (sympy)", what: str = ""):
         """Assert an exact, symbolic identity; no margin."""
         self.cases += 1
@@ -178,4 +218,5 @@ class Evidence:
             "figure": self.figure,
             "seconds": round(self.seconds, 3),
             "cases": self.cases,
+            "stat_tests": self.stat_tests,
         }

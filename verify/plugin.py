@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, settings
 from verify import claims as claim_registry
 from verify import timings
 from verify.evidence import SCHEMA_VERSION, Evidence
+from verify.stats import CONFIDENCE, holm
 
 PROFILES = ("quick", "paper")
 
@@ -43,6 +44,7 @@ settings.register_profile(
 _EVIDENCE = pytest.StashKey[list]()
 _NOT_RUN = pytest.StashKey[list]()
 _FIGDIR = pytest.StashKey[Path]()
+_FAMILY = pytest.StashKey[dict]()
 
 
 def pytest_addoption(parser):
@@ -192,11 +194,37 @@ def environment() -> dict:
             "machine": platform.machine(), "cpus": os.cpu_count(), **versions}
 
 
+def family_control(records: list[Evidence], alpha: float = 1 - CONFIDENCE) -> dict:
+    """Holm's procedure over every passing statistical test of the run (role 'check', expect 'pass').
+
+    A record with a test that Holm does not reject (its 'criterion violated' hypothesis) is failed
+    family-wise. Negative controls are not in the family: they must reject a near miss at the per-check level,
+    the most lenient for the near miss, so no adjustment could make them easier. Returns the family summary.
+    """
+    members = [(ev, t) for ev in records if ev.role == "check" and ev.verdict == "pass"
+               for t in ev.stat_tests if t["expect"] == "pass"]
+    rejected = holm([t["p_value"] for _, t in members], alpha) if members else []
+    failed = []
+    for (ev, t), ok in zip(members, rejected):
+        t["holm"] = bool(ok)
+        if not ok and ev.verdict == "pass":
+            ev.verdict = "fail"
+            ev.message = (f"fails the family-wise (Holm) control over {len(members)} statistical tests: "
+                          f"p = {t['p_value']:.3g}")
+            failed.append(ev.check)
+    return {"method": "Holm", "alpha": alpha, "per_check_confidence": CONFIDENCE, "size": len(members),
+            "failed": failed}
+
+
 def pytest_sessionfinish(session, exitstatus):
+    records = session.config.stash[_EVIDENCE]
+    family = family_control(records)
+    session.config.stash[_FAMILY] = family
+    if family["failed"] and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
     out = session.config.getoption("--evidence-out")
     if not out:
         return
-    records = session.config.stash[_EVIDENCE]
     # A teardown error after a passing call must not leave a 'pass' behind.
     payload = {
         "schema_version": SCHEMA_VERSION,
@@ -206,6 +234,7 @@ def pytest_sessionfinish(session, exitstatus):
         "command": " ".join(["pytest", *sys.argv[1:]]),
         "claims": {cid: c.to_json() for cid, c in claim_registry.claims().items()},
         "papers": {pid: vars(p) for pid, p in claim_registry.papers().items()},
+        "family": family,
         "evidence": [ev.to_json() for ev in records],
         "not_run": session.config.stash[_NOT_RUN],
         "timings": timings.collected(),
@@ -215,3 +244,16 @@ def pytest_sessionfinish(session, exitstatus):
     tmp = path.with_suffix(".json.part")
     tmp.write_text(json.dumps(payload, indent=1))
     os.replace(tmp, path)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    family = config.stash.get(_FAMILY, None)
+    if not family or not family["size"]:
+        return
+    tr = terminalreporter
+    tr.section("proofcheck: family-wise control")
+    tr.write_line(f"Holm over {family['size']} statistical tests at alpha = {family['alpha']:.2g} "
+                  f"(per check {family['per_check_confidence']:.0%}): "
+                  f"{len(family['failed'])} record(s) fail family-wise")
+    for check in family["failed"]:
+        tr.write_line(f"  FAILED (Holm) {check}", red=True)
