@@ -23,3 +23,16 @@ def positive_float(value, name: str, meaning: str = "") -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (0 < float(value) < float("inf")):
         raise ProofCheckError(f"{label} must be a finite positive number (got {name}={value!r})")
     return float(value)
+
+
+def seed_tuple(seeds, name: str = "seeds") -> tuple[int, ...]:
+    """Return ``seeds`` as a non-empty tuple of distinct non-negative integers, else raise ProofCheckError."""
+    try:
+        values = tuple(seeds)
+    except TypeError:
+        raise ProofCheckError(f"{name} must be a sequence of integers (got {name}={seeds!r})") from None
+    if not values or any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0 for s in values):
+        raise ProofCheckError(f"{name} must be a non-empty sequence of non-negative integers (got {name}={seeds!r})")
+    if len(set(values)) != len(values):
+        raise ProofCheckError(f"{name} must be distinct (got {name}={seeds!r})")
+    return tuple(int(s) for s in values)

@@ -17,12 +17,12 @@ import numpy as np
 import sympy as sp
 import torch
 
-from constructions.errors import ProofCheckError, positive_float, positive_int
+from constructions.errors import ProofCheckError, positive_float, positive_int, seed_tuple
 from constructions.gd_cot.model import LOSS_FACTOR
 from constructions.gd_cot.symbolic import LOSS
 from constructions.gd_cot.wishart import normalized_trace_moments
 from constructions.gd_cot.torch_model import (
-    LSA, cot_loss, cot_rollout_estimates, gd_targets_torch, no_cot_loss, sample_tasks_torch,
+    LSA, cot_loss, cot_rollout_estimates, gd_targets_torch, no_cot_loss, sample_tasks_torch, sample_tasks_torch_seeds,
 )
 from dynamics.training import TrainConfig, Trainer, TrainResult, run, train
 
@@ -69,12 +69,70 @@ def cot_trainer(d: int, n: int, k: int, eta: float, config: TrainConfig, *, init
     return Trainer(model, lambda m, batch: loss(m, *batch), cot_sampler(n, d, k, eta, dtype), config)
 
 
+# ---------------------------------------------------------------------------------------------------------
+# Seeds as a batch dimension: S independent runs in one batched computation
+# ---------------------------------------------------------------------------------------------------------
+def _seeded_config(config: TrainConfig, seeds) -> TrainConfig:
+    from dataclasses import replace
+
+    return replace(config, seeds=seed_tuple(seeds))
+
+
+def train_no_cot_seeds(d: int, n: int, config: TrainConfig, seeds, *, init_scale: float = 0.1,
+                       callback=None) -> tuple[LSA, TrainResult]:
+    """:func:`train_no_cot` for several seeds at once. Seed s of the returned model (``model.solo(s)``) and of
+    ``result.losses`` (arrays of shape (S,)) is the run ``train_no_cot(d, n, replace(config, seed=seeds[s]))``
+    up to float64 round-off: same init, same data stream, per-seed Adam. ``config.seed`` is not used.
+    ``callback(step, model)`` receives the seeded model."""
+    d = positive_int(d, "d", "the input dimension")
+    n = positive_int(n, "n", "the number of in-context examples")
+    config = _seeded_config(config, seeds)
+    model = LSA.seeded(d, config.seeds, init_scale=init_scale)
+    trainer = Trainer(model, lambda m, batch: no_cot_loss(m, *batch),
+                      lambda gens, size: sample_tasks_torch_seeds(gens, size, n, d), config)
+    return model, run(trainer, callback)
+
+
+def cot_sampler_seeds(n: int, d: int, k: int, eta: float, dtype: torch.dtype = torch.float64):
+    """:func:`cot_sampler` for a batched run: ``sample(generators, batch) -> (X, w*, w_0..w_k)`` with a leading
+    seed axis; seed s's slice is what ``cot_sampler(...)(generators[s], batch)`` returns (the GD targets of all
+    seeds are computed in one batch of S * batch tasks)."""
+    def sample(gens, batch: int):
+        X, w_star = sample_tasks_torch_seeds(gens, batch, n, d, dtype=dtype)
+        return X, w_star, gd_targets_torch(X, w_star, eta, k)
+    return sample
+
+
+def train_cot_seeds(d: int, n: int, k: int, eta: float, config: TrainConfig, seeds, *, init_scale: float = 0.1,
+                    dtype: torch.dtype = torch.float64, callback=None) -> tuple[LSA, TrainResult]:
+    """:func:`train_cot` for several seeds at once, in one batched computation (the seed axis leads V, W and the
+    data). Seed s (``model.solo(s)``, ``result.losses[step][s]``) is the run
+    ``train_cot(d, n, k, eta, replace(config, seed=seeds[s]))`` up to float64 round-off. ``config.seed`` is not
+    used. ``callback(step, model)`` receives the seeded model."""
+    trainer = cot_trainer_seeds(d, n, k, eta, config, seeds, init_scale=init_scale, dtype=dtype)
+    return trainer.model, run(trainer, callback)
+
+
+def cot_trainer_seeds(d: int, n: int, k: int, eta: float, config: TrainConfig, seeds, *, init_scale: float = 0.1,
+                      dtype: torch.dtype = torch.float64, loss=cot_loss) -> Trainer:
+    """The batched :class:`Trainer` behind :func:`train_cot_seeds`, to step by hand. ``loss(model, X, w*,
+    targets)`` must return per-seed batch means, shape (S,)."""
+    d = positive_int(d, "d", "the input dimension")
+    n = positive_int(n, "n", "the number of in-context examples")
+    k = positive_int(k, "k", "the number of CoT steps")
+    eta = positive_float(eta, "eta", "the GD step size of the CoT targets")
+    config = _seeded_config(config, seeds)
+    model = LSA.seeded(d, config.seeds, init_scale=init_scale, dtype=dtype)
+    return Trainer(model, lambda m, batch: loss(m, *batch), cot_sampler_seeds(n, d, k, eta, dtype), config)
+
+
 def rollout_gap_to_gd(model: LSA, X: torch.Tensor, w_star: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Per task (1/2)||w_hat_k - w_k^GD||^2 of the autoregressive rollout (no teacher forcing)."""
-    k = targets.shape[1] - 1
+    """Per task (1/2)||w_hat_k - w_k^GD||^2 of the autoregressive rollout (no teacher forcing); shape (batch,),
+    or (S, batch) for a seeded model."""
+    k = targets.shape[-2] - 1
     with torch.no_grad():
-        w_hat = cot_rollout_estimates(model, X, w_star, k)[:, -1]
-    return 0.5 * ((w_hat - targets[:, -1]) ** 2).sum(-1)
+        w_hat = cot_rollout_estimates(model, X, w_star, k)[..., -1, :]
+    return 0.5 * ((w_hat - targets[..., -1, :]) ** 2).sum(-1)
 
 
 # =========================================================================================================

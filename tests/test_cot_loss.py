@@ -30,12 +30,13 @@ def _batch(seed=0):
 def _abs_loss(Va, Wa, X, w_star, targets):
     """The loss polynomial with all terms non-negative: an upper bound on every term's magnitude."""
     Xa, wa, Ta = X.abs(), w_star.abs(), targets.abs()
-    d, n = D_IN, N_EX
-    Z = Xa.new_zeros(B, 2 * d + 2, n)
+    b, d, n = X.shape
+    k = targets.shape[1] - 1
+    Z = Xa.new_zeros(b, 2 * d + 2, n)
     Z[:, :d], Z[:, d] = Xa, torch.einsum("bdn,bd->bn", Xa, wa)
     cols = cot_columns(Ta)
     total = 0.0
-    for i in range(K):
+    for i in range(k):
         Zi = torch.cat([Z, cols[:, :i + 1].transpose(1, 2)], dim=-1)
         z = cols[:, i, :, None]
         out = z + Va @ Zi @ (Zi.transpose(-1, -2) @ (Wa @ z)) / n
@@ -44,12 +45,15 @@ def _abs_loss(Va, Wa, X, w_star, targets):
 
 
 def _tolerances(model, batch):
+    """(loss, dV, dW) tolerances 2 gamma_N p_abs of a solo model on a solo batch (see the module docstring)."""
     Va = model.V.detach().abs().requires_grad_()
     Wa = model.W.detach().abs().requires_grad_()
     L_abs = _abs_loss(Va, Wa, *batch)
     gV, gW = torch.autograd.grad(L_abs, [Va, Wa])
-    D = 2 * D_IN + 2
-    g = gamma(B * K * D + 4 * D + 2 * (N_EX + K) + 16)
+    b, d, n = batch[0].shape
+    k = batch[2].shape[1] - 1
+    D = 2 * d + 2
+    g = gamma(b * k * D + 4 * D + 2 * (n + k) + 16)
     return 2 * g * L_abs.item(), 2 * g * gV, 2 * g * gW
 
 
@@ -159,3 +163,83 @@ def test_negative_control_gradcheck_rejects_a_wrong_backward():
 
     V, W, args = _small_fused_problem()
     assert not torch.autograd.gradcheck(lambda V, W: Wrong.apply(V, W, *args), (V, W), raise_exception=False)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Seeds as a batch dimension: V, W (S, D, D), data (S, batch, ...)
+# ---------------------------------------------------------------------------------------------------------
+SEEDS = (3, 7, 11)
+
+
+def _seeded_batch():
+    """Per-seed data (S, B, ...): seed s's slice is the solo batch _batch(100 + s)."""
+    parts = [_batch(100 + s) for s in range(len(SEEDS))]
+    return tuple(torch.stack(p) for p in zip(*parts)), parts
+
+
+@pytest.mark.parametrize("init_scale", [0.05, 0.3])
+def test_seeded_loss_and_gradients_equal_baseline_per_seed(init_scale):
+    """Each seed's loss and gradient slice of the seeded fused loss equals the step-by-step baseline of that
+    seed's solo model on that seed's batch, within the same round-off bound 2 gamma_N p_abs as the solo test
+    (per seed the same polynomial; the seed axis only batches independent products, adding no rounding)."""
+    model = LSA.seeded(D_IN, SEEDS, init_scale=init_scale)
+    assert model.n_seeds == 3 and model.V.shape == (3, 2 * D_IN + 2, 2 * D_IN + 2)
+    seeded, parts = _seeded_batch()
+    losses = cot_loss(model, *seeded)
+    assert losses.shape == (3,)
+    gV, gW = torch.autograd.grad(losses.sum(), [model.V, model.W])
+    for s, batch in enumerate(parts):
+        solo = model.solo(s).requires_grad_()
+        base = baseline_cot_loss(solo, *batch)
+        bV, bW = torch.autograd.grad(base, [solo.V, solo.W])
+        tol_L, tol_V, tol_W = _tolerances(solo, batch)
+        assert abs(losses[s].item() - base.item()) <= tol_L
+        assert torch.all((gV[s] - bV).abs() <= tol_V)
+        assert torch.all((gW[s] - bW).abs() <= tol_W)
+
+
+def test_seeded_loss_on_shared_tasks_broadcasts():
+    """Shared data (B, ...) with a seeded model: every seed sees the same tasks (slice s = solo loss of seed s)."""
+    model = LSA.seeded(D_IN, SEEDS, init_scale=0.1)
+    batch = _batch()
+    losses = cot_loss(model, *batch)
+    for s in range(3):
+        solo = model.solo(s)
+        tol_L, _, _ = _tolerances(solo, batch)
+        assert abs(losses[s].item() - cot_loss(solo, *batch).item()) <= 2 * tol_L
+
+
+def _small_seeded_problem():
+    """(V, W, loss_args) with a seed axis: S = 3, d=3, n=5, k=4, batch 2, V and W with N(0, 0.3^2) entries."""
+    from constructions.gd_cot.torch_model import data_gram
+
+    d, n, k, b, S = 3, 5, 4, 2, 3
+    gen = torch.Generator().manual_seed(8)
+    X, w_star = sample_tasks_torch(gen, S * b, n, d)
+    X, w_star = X.view(S, b, d, n), w_star.view(S, b, d)
+    targets = gd_targets_torch(X, w_star, 0.2, k)
+    V, W = (0.3 * torch.randn(2, S, 2 * d + 2, 2 * d + 2, generator=gen, dtype=torch.float64)).unbind(0)
+    return V.requires_grad_(), W.requires_grad_(), (data_gram(X, w_star), targets[..., :-1, :], targets[..., 1:, :], n)
+
+
+def test_seeded_hand_written_backward_passes_gradcheck():
+    """gradcheck on the seeded fused loss (output (S,), so it checks the full Jacobian: seed s's loss must not
+    depend on another seed's V, W). Same tolerance reasoning as the solo gradcheck above."""
+    from constructions.gd_cot.torch_model import _CoTLoss
+
+    V, W, args = _small_seeded_problem()
+    assert torch.autograd.gradcheck(lambda V, W: _CoTLoss.apply(V, W, *args), (V, W))
+
+
+def test_negative_control_seeded_gradcheck_rejects_mixed_seeds():
+    """The same gradcheck fails when the backward hands seed s the gradient of seed s+1 (a seed-axis mix-up)."""
+    from constructions.gd_cot.torch_model import _CoTLoss
+
+    class Rolled(_CoTLoss):
+        @staticmethod
+        def backward(ctx, grad):
+            dV, dW, *rest = _CoTLoss.backward(ctx, grad)
+            return dV, dW.roll(1, dims=0), *rest
+
+    V, W, args = _small_seeded_problem()
+    assert not torch.autograd.gradcheck(lambda V, W: Rolled.apply(V, W, *args), (V, W), raise_exception=False)

@@ -2,6 +2,11 @@ r"""The same one-layer LSA in torch: f_LSA(Z) = Z + V Z (Z^T W Z) / n, dense V a
 
 Used to load a construction and compare with numpy (Theorem 3.2) and to train dense models (Theorem 3.1).
 Batched: Z has shape (batch, D, m). Default dtype float64.
+
+Seeds as a batch dimension: a *seeded* model (:meth:`LSA.seeded`, :meth:`LSA.stack`) holds S independent
+models, V and W of shape (S, D, D). Its outputs get a leading seed axis: shared data (batch, ...) is broadcast
+over the seeds, per-seed data carries the seed axis itself, (S, batch, ...). Losses of a seeded model are the
+per-seed batch means, shape (S,); training minimises their sum, so seed s's gradient slice is its solo gradient.
 """
 
 from __future__ import annotations
@@ -10,12 +15,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from constructions.errors import ProofCheckError, positive_int
+from constructions.errors import ProofCheckError, positive_int, seed_tuple
 from constructions.gd_cot.model import LOSS_FACTOR, blocks, token_dim
 
 
 class LSA(nn.Module):
-    """One-layer linear self-attention with merged value (V = W_P W_V) and key-query (W = W_K^T W_Q) matrices."""
+    """One-layer linear self-attention with merged value (V = W_P W_V) and key-query (W = W_K^T W_Q) matrices.
+
+    Solo: V, W of shape (D, D). Seeded (S independent models trained as one batch): V, W of shape (S, D, D).
+    """
 
     def __init__(self, d: int, *, init_scale: float = 0.0, generator: torch.Generator | None = None,
                  dtype: torch.dtype = torch.float64):
@@ -26,6 +34,57 @@ class LSA(nn.Module):
         self.W = nn.Parameter(init_scale * torch.randn(D, D, generator=generator, dtype=dtype))
 
     @classmethod
+    def _from_params(cls, d: int, V: torch.Tensor, W: torch.Tensor) -> "LSA":
+        """A model holding the given V and W (no random draw, not even from torch's global generator)."""
+        model = cls.__new__(cls)
+        nn.Module.__init__(model)
+        model.d = positive_int(d, "d", "the input dimension")
+        model.V, model.W = nn.Parameter(V), nn.Parameter(W)
+        return model
+
+    @classmethod
+    def seeded(cls, d: int, seeds, *, init_scale: float = 0.0, dtype: torch.dtype = torch.float64) -> "LSA":
+        """S = len(seeds) models in one, V and W of shape (S, D, D). Slice s is initialised exactly as the solo
+        model of seed ``seeds[s]`` in ``train_cot`` / ``train_no_cot``: V then W drawn from
+        ``torch.Generator().manual_seed(seeds[s] + 10_000)``."""
+        seeds = seed_tuple(seeds)
+        return cls.stack([cls(d, init_scale=init_scale, dtype=dtype,
+                              generator=torch.Generator().manual_seed(seed + 10_000)) for seed in seeds])
+
+    @classmethod
+    def stack(cls, models) -> "LSA":
+        """Solo models (same d and dtype) stacked along a new leading seed axis (copies, detached)."""
+        models = list(models)
+        if not models:
+            raise ProofCheckError("LSA.stack needs at least one model (got none)")
+        if any(m.n_seeds is not None for m in models):
+            raise ProofCheckError("LSA.stack takes solo models (got a seeded one)")
+        if len({(m.d, m.V.dtype) for m in models}) != 1:
+            raise ProofCheckError("LSA.stack needs models of one d and dtype (got "
+                                  f"{sorted({(m.d, str(m.V.dtype)) for m in models})})")
+        return cls._from_params(models[0].d, torch.stack([m.V.detach() for m in models]),
+                                torch.stack([m.W.detach() for m in models]))
+
+    @property
+    def n_seeds(self) -> int | None:
+        """S for a seeded model, None for a solo one."""
+        return self.V.shape[0] if self.V.dim() == 3 else None
+
+    def solo(self, s: int) -> "LSA":
+        """A solo copy (detached) of seed index s of a seeded model."""
+        if self.n_seeds is None:
+            raise ProofCheckError("solo(s) needs a seeded model (this one is solo)")
+        if not -self.n_seeds <= s < self.n_seeds:
+            raise ProofCheckError(f"the seed index s must be in [0, {self.n_seeds}) (got s={s})")
+        return type(self)._from_params(self.d, self.V[s].detach().clone(), self.W[s].detach().clone())
+
+    def _mats(self):
+        """V and W ready to broadcast against Z (…, D, m): (S, 1, D, D) when seeded, so the seed axis leads."""
+        if self.n_seeds is None:
+            return self.V, self.W
+        return self.V[:, None], self.W[:, None]
+
+    @classmethod
     def from_numpy(cls, V: np.ndarray, W: np.ndarray, dtype: torch.dtype = torch.float64) -> "LSA":
         model = cls((V.shape[0] - 2) // 2, dtype=dtype)
         with torch.no_grad():
@@ -34,30 +93,38 @@ class LSA(nn.Module):
         return model
 
     def forward(self, Z: torch.Tensor, n: int) -> torch.Tensor:
-        """The full f_LSA(Z), every column."""
-        return Z + self.V @ Z @ (Z.transpose(-1, -2) @ self.W @ Z) / n
+        """The full f_LSA(Z), every column. Z (batch, D, m); a seeded model returns (S, batch, D, m) (Z may
+        also carry the seed axis itself)."""
+        V, W = self._mats()
+        return Z + V @ Z @ (Z.transpose(-1, -2) @ W @ Z) / n
 
     def last_column(self, Z: torch.Tensor, n: int) -> torch.Tensor:
-        """f_LSA(Z)[:, -1] = z_last + V Z (Z^T (W z_last)) / n without forming Z^T W Z; shape (batch, D)."""
-        z = Z[..., -1:]
-        return (z + self.V @ (Z @ (Z.transpose(-1, -2) @ (self.W @ z))) / n)[..., 0]
+        """f_LSA(Z)[:, -1] = z_last + V Z (Z^T (W z_last)) / n without forming Z^T W Z; shape (batch, D), or
+        (S, batch, D) for a seeded model (Z shared (batch, D, m) or per seed (S, batch, D, m))."""
+        z = Z[..., -1]
+        if self.n_seeds is None:
+            return z + (self.V @ (Z @ (Z.transpose(-1, -2) @ (self.W @ z[..., None]))) / n)[..., 0]
+        u = z @ self.W.transpose(-1, -2)  # (S, batch, D): row vectors times W^T, batched over seeds
+        a = torch.einsum("...dm,...d->...m", Z, u)  # Z^T u, the shared Z broadcast over seeds by einsum
+        return z + torch.einsum("...dm,...m->...d", Z, a) @ self.V.transpose(-1, -2) / n
 
     def rollout(self, Z0: torch.Tensor, k: int, n: int) -> torch.Tensor:
         """k CoT steps appending the whole last column of the full forward pass (no shortcut)."""
         Z = Z0
         for _ in range(positive_int(k, "k", "the number of CoT steps")):
-            Z = torch.cat([Z, self.forward(Z, n)[..., -1:]], dim=-1)
+            out = self.forward(Z, n)[..., -1:]
+            Z = torch.cat([Z.expand(*out.shape[:-1], Z.shape[-1]), out], dim=-1)
         return Z
 
 
 def embed_torch(X: torch.Tensor, w_star: torch.Tensor) -> torch.Tensor:
-    """Z_0 for a batch: X (batch, d, n), w* (batch, d); y = X^T w*, w_0 = 0."""
-    batch, d, n = X.shape
-    y = torch.einsum("bdn,bd->bn", X, w_star)
-    Z = X.new_zeros(batch, token_dim(d), n + 1)
-    Z[:, :d, :n] = X
-    Z[:, d, :n] = y
-    Z[:, 2 * d + 1, n] = 1.0
+    """Z_0 for a batch: X (…, d, n), w* (…, d); y = X^T w*, w_0 = 0. Leading axes (batch, or seed and batch)."""
+    *lead, d, n = X.shape
+    y = torch.einsum("...dn,...d->...n", X, w_star)
+    Z = X.new_zeros(*lead, token_dim(d), n + 1)
+    Z[..., :d, :n] = X
+    Z[..., d, :n] = y
+    Z[..., 2 * d + 1, n] = 1.0
     return Z
 
 
@@ -74,49 +141,69 @@ def sample_tasks_torch(generator: torch.Generator, batch: int, n: int, d: int,
     return X, w_star
 
 
+def sample_tasks_torch_seeds(generators, batch: int, n: int, d: int,
+                             dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor]:
+    """One :func:`sample_tasks_torch` per generator, stacked: X (S, batch, d, n), w* (S, batch, d).
+
+    Slice s holds exactly the numbers a solo ``sample_tasks_torch(generators[s], ...)`` returns (same draws in
+    the same order from the same generator, written in place into one float32 buffer, then one cast).
+    """
+    S = len(generators)
+    X = torch.empty(S, batch, d, n, dtype=torch.float32)
+    w_star = torch.empty(S, batch, d, dtype=torch.float32)
+    for s, gen in enumerate(generators):
+        torch.randn(batch, d, n, generator=gen, dtype=torch.float32, out=X[s])
+        torch.randn(batch, d, generator=gen, dtype=torch.float32, out=w_star[s])
+    return X.to(dtype), w_star.to(dtype)
+
+
 def no_cot_estimate(model: LSA, X: torch.Tensor, w_star: torch.Tensor) -> torch.Tensor:
-    """w_hat = f_LSA(Z_0)[w-block, -1]: one pass, no CoT (Theorem 3.1)."""
+    """w_hat = f_LSA(Z_0)[w-block, -1]: one pass, no CoT (Theorem 3.1). Shape (batch, d); a seeded model gives
+    (S, batch, d), for shared tasks X (batch, d, n), w* (batch, d) or per-seed tasks (S, batch, ...)."""
     n = X.shape[-1]
-    return model.last_column(embed_torch(X, w_star), n)[:, blocks(model.d)["w"]]
+    return model.last_column(embed_torch(X, w_star), n)[..., blocks(model.d)["w"]]
 
 
 def no_cot_loss(model: LSA, X: torch.Tensor, w_star: torch.Tensor) -> torch.Tensor:
-    """Batch mean of LOSS_FACTOR * ||w_hat - w*||^2 (the reported no-CoT loss, 1/2 included)."""
-    return LOSS_FACTOR * ((no_cot_estimate(model, X, w_star) - w_star) ** 2).sum(-1).mean()
+    """Batch mean of LOSS_FACTOR * ||w_hat - w*||^2 (the reported no-CoT loss, 1/2 included): a scalar, or the
+    per-seed batch means (S,) for a seeded model."""
+    return LOSS_FACTOR * ((no_cot_estimate(model, X, w_star) - w_star) ** 2).sum(-1).mean(-1)
 
 
 # ---------------------------------------------------------------------------------------------------------
 # CoT training with teacher forcing (the suite's fast path)
 # ---------------------------------------------------------------------------------------------------------
 def gd_targets_torch(X: torch.Tensor, w_star: torch.Tensor, eta: float, k: int) -> torch.Tensor:
-    """GD iterates w_0 = 0, ..., w_k with w_{i+1} = w_i - eta S (w_i - w*); shape (batch, k+1, d).
+    """GD iterates w_0 = 0, ..., w_k with w_{i+1} = w_i - eta S (w_i - w*); shape (batch, k+1, d), or
+    (S, batch, k+1, d) for per-seed tasks (computed as one batch of S*batch tasks).
 
     Same recursion as :func:`constructions.gd_cot.model.gd_iterates` (digest section 4), written as
     w_{i+1} = P w_i + eta S w* with P = I - eta S: one fused batched product per step. (Advancing several
     steps per product with stacked powers of P was measured slower on CPU for these sizes.)
     """
-    n = X.shape[-1]
+    *lead, d, n = X.shape
+    X, w_star = X.reshape(-1, d, n), w_star.reshape(-1, d)
     S = X @ X.transpose(-1, -2) / n
-    P = torch.eye(X.shape[1], dtype=X.dtype) - eta * S
+    P = torch.eye(d, dtype=X.dtype) - eta * S
     b = eta * (S @ w_star[..., None])
     w = torch.zeros_like(b)
     out = [w]
     for _ in range(k):
         w = torch.baddbmm(b, P, w)
         out.append(w)
-    return torch.stack(out, dim=1)[..., 0]  # contiguous (batch, k+1, d)
+    return torch.stack(out, dim=1)[..., 0].view(*lead, k + 1, d)  # contiguous (…, k+1, d)
 
 
 def data_gram(X: torch.Tensor, w_star: torch.Tensor) -> torch.Tensor:
-    """G = sum over data columns of z_j z_j^T restricted to its nonzero (x, y) block; shape (batch, d+1, d+1)."""
-    Xy = torch.cat([X, torch.einsum("bdn,bd->bn", X, w_star)[:, None, :]], dim=1)  # (batch, d+1, n)
+    """G = sum over data columns of z_j z_j^T restricted to its nonzero (x, y) block; shape (…, d+1, d+1)."""
+    Xy = torch.cat([X, torch.einsum("...dn,...d->...n", X, w_star)[..., None, :]], dim=-2)  # (…, d+1, n)
     return Xy @ Xy.transpose(-1, -2)
 
 
 def cot_columns(targets: torch.Tensor) -> torch.Tensor:
-    """Teacher-forced CoT columns (0_d, 0, w_i, 1) for i = 0..k; shape (batch, k+1, D)."""
-    batch, steps, d = targets.shape
-    cols = targets.new_zeros(batch, steps, token_dim(d))
+    """Teacher-forced CoT columns (0_d, 0, w_i, 1) for i = 0..k; shape (…, k+1, D)."""
+    d = targets.shape[-1]
+    cols = targets.new_zeros(*targets.shape[:-1], token_dim(d))
     cols[..., d + 1:2 * d + 1] = targets
     cols[..., 2 * d + 1] = 1.0
     return cols
@@ -138,73 +225,96 @@ def cot_loss(model: LSA, X: torch.Tensor, w_star: torch.Tensor, targets: torch.T
     is written out by hand (:class:`_CoTLoss`), one fused pass instead of autograd's ~30 small nodes.
     Mathematically identical to the rollout of each Z_i (tests/test_cot_loss.py compares loss and gradients
     with the step-by-step baseline to round-off, and runs torch's gradcheck on the hand-written backward).
+
+    Solo model: X (batch, d, n), w* (batch, d), targets (batch, k+1, d); returns the batch mean (a scalar).
+    Seeded model: per-seed data (S, batch, ...) (shared data (batch, ...) is used by every seed); returns the
+    per-seed batch means, shape (S,).
     """
     n = X.shape[-1]
-    return _CoTLoss.apply(model.V, model.W, data_gram(X, w_star), targets[:, :-1], targets[:, 1:], n)
+    S = model.n_seeds
+    if S is not None and X.dim() == 3:  # shared tasks: the same data for every seed
+        X, w_star, targets = (t.expand(S, *t.shape) for t in (X, w_star, targets))
+    return _CoTLoss.apply(model.V, model.W, data_gram(X, w_star), targets[..., :-1, :], targets[..., 1:, :], n)
 
 
 class _CoTLoss(torch.autograd.Function):
-    r"""The loss of :func:`cot_loss` with its hand-derived gradient. Notation (N = batch k rows, one per step):
+    r"""The loss of :func:`cot_loss` with its hand-derived gradient, for S seeds at once (S = 1 for a solo
+    model). Per seed s (V, W the seed's matrices; N = batch k rows, one per task and step):
 
         u = W[:, w] w_i + W[:, c]                                (N, D), u = W z_i
         A = tril(u_c 1^T + u_w w_in^T)                          (batch, k, k), A[i, j] = z_j . u_i
         v = (G u_xy, A w_in, A 1)                               (N, D), v = (Z_i Z_i^T) u_i
         r = v V^T / n + (0, 0, w_i - w_{i+1}, 0)                (N, D), the residual
-        L = LOSS_FACTOR r . r / batch.
+        L_s = LOSS_FACTOR r . r / batch.
 
-    Backward, with g = 2 LOSS_FACTOR r / batch:  dV = g^T v / n;  dv = g V / n;  du_xy = dv_xy G (G symmetric);
-    dA = tril(dv_w w_in^T + dv_c 1^T);  du_w = dA w_in;  du_c = dA 1;  dW[:, w] = du^T w_in;  dW[:, c] = du^T 1;
-    the (x, y) columns of W get zero gradient (z_i is zero there).
+    Backward, with g = 2 LOSS_FACTOR grad_s r / batch:  dV = g^T v / n;  dv = g V / n;  du_xy = dv_xy G
+    (G symmetric);  dA = tril(dv_w w_in^T + dv_c 1^T);  du_w = dA w_in;  du_c = dA 1;  dW[:, w] = du^T w_in;
+    dW[:, c] = du^T 1;  the (x, y) columns of W get zero gradient (z_i is zero there).
+    Shapes: per-seed products (V, W, the N rows) are batched over seeds, (S, N, D); per-task products (A, G)
+    over seeds and tasks together, (S batch, k, .).
     """
 
     @staticmethod
     def forward(ctx, V, W, G, w_in, w_out, n):
-        batch, k, d = w_in.shape
+        ctx.solo = V.dim() == 2
+        if ctx.solo:
+            V, W, G, w_in, w_out = (t.unsqueeze(0) for t in (V, W, G, w_in, w_out))
+        S, batch, k, d = w_in.shape
         D, w, c = token_dim(d), slice(d + 1, 2 * d + 1), 2 * d + 1
-        flat = w_in.reshape(-1, d)
-        u = torch.addmm(W[:, c], flat, W[:, w].T).view(batch, k, D)
-        A = torch.baddbmm(u[..., c:], u[..., w], w_in.transpose(-1, -2)).tril_()
-        v = torch.cat([u[..., :d + 1] @ G, A @ w_in, A.sum(dim=-1, keepdim=True)], dim=-1).view(-1, D)
-        r = v @ (V.T / n)
-        r.view(batch, k, D)[..., w] += w_in - w_out
-        ctx.save_for_backward(V, G, w_in, v, r)
+        flat = w_in.reshape(S, batch * k, d)  # a contiguous copy (w_in is a slice of the targets)
+        tasks = flat.view(S * batch, k, d)
+        G = G.reshape(S * batch, d + 1, d + 1)
+        u = torch.baddbmm(W[:, None, :, c], flat, W[:, :, w].transpose(1, 2)).view(S * batch, k, D)
+        A = torch.baddbmm(u[..., c:], u[..., w], tasks.transpose(-1, -2)).tril_()
+        v = torch.cat([u[..., :d + 1] @ G, A @ tasks, A.sum(dim=-1, keepdim=True)], dim=-1).view(S, batch * k, D)
+        r = torch.bmm(v, V.transpose(1, 2) / n)
+        r.view(S, batch, k, D)[..., w] += w_in - w_out
+        ctx.save_for_backward(V, G, tasks, v, r)
         ctx.n = n
-        return LOSS_FACTOR * torch.dot(r.view(-1), r.view(-1)) / batch
+        loss = LOSS_FACTOR * torch.bmm(r.view(S, 1, -1), r.view(S, -1, 1)).view(S) / batch
+        return loss[0] if ctx.solo else loss
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
-        V, G, w_in, v, r = ctx.saved_tensors
-        batch, k, d = w_in.shape
-        D, w, c = token_dim(d), slice(d + 1, 2 * d + 1), 2 * d + 1
-        scale = grad * (2 * LOSS_FACTOR / (batch * ctx.n))  # g / n = scale r
-        dV = (r.T @ v) * scale
-        dv = (r @ (V * scale)).view(batch, k, D)
-        dA = torch.baddbmm(dv[..., c:], dv[..., w], w_in.transpose(-1, -2)).tril_()
-        du = torch.cat([dv[..., :d + 1] @ G, dA @ w_in, dA.sum(dim=-1, keepdim=True)], dim=-1).view(-1, D)
+        V, G, tasks, v, r = ctx.saved_tensors
+        S, N, D = r.shape
+        k, d = tasks.shape[1:]
+        batch = N // k
+        w, c = slice(d + 1, 2 * d + 1), 2 * d + 1
+        scale = grad.reshape(-1, 1, 1) * (2 * LOSS_FACTOR / (batch * ctx.n))  # g / n = scale r, per seed
+        dV = torch.bmm(r.transpose(1, 2), v) * scale
+        dv = torch.bmm(r, V * scale).view(S * batch, k, D)
+        dA = torch.baddbmm(dv[..., c:], dv[..., w], tasks.transpose(-1, -2)).tril_()
+        du = torch.cat([dv[..., :d + 1] @ G, dA @ tasks, dA.sum(dim=-1, keepdim=True)], dim=-1).view(S, N, D)
         dW = torch.zeros_like(V)
-        dW[:, w] = du.T @ w_in.reshape(-1, d)
-        dW[:, c] = du.sum(dim=0)
+        dW[:, :, w] = torch.bmm(du.transpose(1, 2), tasks.view(S, N, d))
+        dW[:, :, c] = du.sum(dim=1)
+        if ctx.solo:
+            dV, dW = dV[0], dW[0]
         return dV, dW, None, None, None, None
 
 
 def cot_rollout_estimates(model: LSA, X: torch.Tensor, w_star: torch.Tensor, k: int) -> torch.Tensor:
-    """Autoregressive CoT rollout without teacher forcing; returns w_hat_1..w_hat_k, shape (batch, k, d).
+    """Autoregressive CoT rollout without teacher forcing; returns w_hat_1..w_hat_k, shape (batch, k, d), or
+    (S, batch, k, d) for a seeded model (tasks shared (batch, ...) or per seed (S, batch, ...)).
 
     Uses the cached-key form of the last column: Z Z^T is accumulated as columns are appended (same value
     as the full f_LSA on the growing Z).
     """
-    batch, d, n = X.shape
-    C = X.new_zeros(batch, token_dim(d), token_dim(d))
-    C[:, :d + 1, :d + 1] = data_gram(X, w_star)
-    z = X.new_zeros(batch, token_dim(d))
-    z[:, 2 * d + 1] = 1.0
+    *lead, d, n = X.shape
+    D = token_dim(d)
+    C = X.new_zeros(*lead, D, D)
+    C[..., :d + 1, :d + 1] = data_gram(X, w_star)
+    z = X.new_zeros(*lead, D)
+    z[..., 2 * d + 1] = 1.0
+    Wt, Vt = model.W.transpose(-1, -2), model.V.transpose(-1, -2)
     out = []
     for _ in range(positive_int(k, "k", "the number of CoT steps")):
-        C = C + z[:, :, None] * z[:, None, :]
-        z = z + (C @ (z @ model.W.T)[..., None])[..., 0] @ model.V.T / n
-        out.append(z[:, d + 1:2 * d + 1])
-    return torch.stack(out, dim=1)
+        C = C + z[..., :, None] * z[..., None, :]
+        z = z + (C @ (z @ Wt)[..., None])[..., 0] @ Vt / n  # (batch, D) @ (S, D, D) -> (S, batch, D) if seeded
+        out.append(z[..., d + 1:2 * d + 1])
+    return torch.stack(out, dim=-2)
 
 
 def sample_tasks_cov(generator: torch.Generator, batch: int, n: int, Sigma: np.ndarray,
