@@ -189,6 +189,16 @@ def speed_lines(results: dict) -> list[str]:
     """One line per benchmark row: the measured speed-up of the suite's path over its baseline."""
     lines = []
     for name, bench in sorted((results.get("benchmarks") or {}).items()):
+        if name == "gd_cot_seeds":
+            for dtype, ratio in sorted((bench.get("ratio_max_S_to_solo") or {}).items()):
+                rows = [r for r in bench.get("rows", []) if r["dtype"] == dtype and r["path"] == "seeded"]
+                per_s = ", ".join(f"S={r['S']}: {r['ms_per_step']:.2f} ms" for r in rows)
+                lines.append(f"{name} (run {bench.get('created', '?')}), k={bench.get('k', '?')} {dtype}: "
+                             f"{max(r['S'] for r in rows) if rows else '?'} seeds in one batched step cost "
+                             f"{ratio:.2f}x one seed ({per_s} per step; target at most 2x)")
+            continue
+        if name == "mutants":
+            continue  # quoted under evidence quality
         for row in bench.get("rows", []):
             b, s = row["baseline"], row["suite"]
             crit = (f"{row['ratio_to_criterion']:.1f}x to the criterion ({s['seconds']:.1f} s vs {b['seconds']:.1f} s)"
@@ -197,6 +207,28 @@ def speed_lines(results: dict) -> list[str]:
                          f"{row['ratio_per_step']:.1f}x faster per step than the step-by-step baseline "
                          f"({s['ms_per_step']:.2f} ms vs {b['ms_per_step']:.2f} ms), {crit}")
     return lines or ["no benchmark run yet (python -m bench gd_cot_training)"]
+
+
+def quality_lines(results: dict) -> list[str]:
+    """How far the run's evidence can be trusted: the family-wise control and the suite's mutation score."""
+    lines = []
+    fam = results.get("family")
+    if fam and fam.get("size"):
+        lines.append(f"Family-wise control: Holm over {fam['size']} statistical tests of this run at alpha = "
+                     f"{fam['alpha']:.2g} (each test at {fam['per_check_confidence']:.0%}); "
+                     f"{len(fam.get('failed') or [])} record(s) fail only family-wise")
+    elif fam is not None:
+        lines.append("Family-wise control: no statistical test in this run")
+    mut = (results.get("benchmarks") or {}).get("mutants")
+    if mut and mut.get("score"):
+        sc = mut["score"]
+        per = ", ".join(f"{p} {v['caught']}/{v['total']}" for p, v in sorted((sc.get("per_paper") or {}).items()))
+        lines.append(f"Mutation score (python -m bench mutants, run {mut.get('created', '?')}): {sc['caught']} of "
+                     f"{sc['total']} wrong-theory mutants caught by the checks ({per}); "
+                     f"{sc.get('equivalent', 0)} explained as equivalent")
+    else:
+        lines.append("Mutation score: not measured yet (python -m bench mutants)")
+    return lines
 
 
 def timing_lines(results: dict) -> list[str]:
@@ -258,6 +290,7 @@ def summarize(results: dict, out_dir: Path | None = None, command: str | None = 
         "platform": f"{env.get('platform') or '—'} ({env.get('cpus') or '?'} CPUs)",
         "speed": speed_lines(results),
         "timings": timing_lines(results),
+        "quality": quality_lines(results),
         "counts": _counts([c["verdict"] for c in claims.values()]),
         "reconstructed": recon,
         "papers": list(papers.values()),
@@ -279,10 +312,25 @@ def _check_row(index: int, rec: dict, out_dir: Path | None) -> dict:
         "predicted": short(rec["predicted"]),
         "measured": short(rec["measured"]),
         "tolerance": short(rec["tolerance"]),
-        "margin_text": format_margin(margin_value(rec["margin"]), rec["verdict"]),
+        "margin_text": format_margin(margin_value(rec["margin"]), rec["verdict"]) + seed_margin_text(rec),
         "seconds": f"{float(rec['seconds'] or 0):.2f}",
         "figure_ok": _figure_ok(out_dir, rec["figure"]),
     }
+
+
+def seed_margin_text(rec: dict) -> str:
+    """The margin distribution over the seeds of a record's statistical tests, e.g. ' (3 seeds: min ×1.4, median
+    ×2.1, max ×3.0; resolution 0.0005)'; empty when the record has no per-seed test."""
+    tests = [t for t in rec.get("stat_tests") or [] if t.get("seed") is not None]
+    margins = [m for m in (margin_value(t.get("margin")) for t in tests) if m is not None]
+    if not margins:
+        return ""
+    seeds = sorted({t["seed"] for t in tests})
+    res = sorted({f"{float(t['resolution']):.3g}" for t in tests if isinstance(t.get("resolution"), (int, float))})
+    m = sorted(margins)
+    return (f" ({len(seeds)} seeds, {len(m)} tests: min {format_margin(m[0], 'pass')}, median "
+            f"{format_margin(m[len(m) // 2], 'pass')}, max {format_margin(m[-1], 'pass')}"
+            + (f"; resolution {', '.join(res[:3])}{'…' if len(res) > 3 else ''}" if res else "") + ")")
 
 
 def _date(created: str) -> str:

@@ -161,3 +161,25 @@ def test_pdf_survives_bad_formula_and_missing_figure(tmp_path):
     assert row["checks"][0]["figure_ok"] is False
     assert (tmp_path / "proof-check.pdf").read_bytes().startswith(b"%PDF")
     assert "Figure `figures/convergence.png` is missing" in (tmp_path / "proof-check.md").read_text()
+
+
+def test_quality_lines_quote_family_and_mutation_score():
+    from reports.render import quality_lines
+
+    results = {"family": {"size": 12, "alpha": 0.01, "per_check_confidence": 0.99, "failed": ["x"]},
+               "benchmarks": {"mutants": {"created": "today", "score": {
+                   "caught": 19, "total": 20, "equivalent": 1, "per_paper": {"gd_cot": {"caught": 7, "total": 7}}}}}}
+    lines = quality_lines(results)
+    assert "Holm over 12 statistical tests" in lines[0] and "1 record(s) fail only family-wise" in lines[0]
+    assert "19 of 20" in lines[1] and "gd_cot 7/7" in lines[1]
+    assert "not measured yet" in quality_lines({})[-1]
+
+
+def test_seed_margin_text_summarises_the_seeds():
+    from reports.render import seed_margin_text
+
+    rec = {"stat_tests": [{"seed": s, "margin": m, "resolution": 0.5} for s, m in ((0, 2.0), (1, 3.0), (2, 1.5))]}
+    text = seed_margin_text(rec)
+    assert "3 seeds" in text and "min ×1.5" in text and "median ×2" in text and "max ×3" in text
+    assert "resolution 0.5" in text
+    assert seed_margin_text({"stat_tests": []}) == "" and seed_margin_text({}) == ""

@@ -346,19 +346,18 @@ def test_k1_leaves_w13_undetermined(evidence):
 
 
 def test_probe_dense_random_init_converges(evidence, profile):
-    from verify.gd_cot.helpers import TRAINING, eval_tasks, trained_cot
-
-    from dynamics.gd_cot import rollout_gap_to_gd
+    from verify.gd_cot.helpers import TRAINING, eval_tasks, rollout_to_gd, trained_cot
 
     cfg = TRAINING[profile]
     k = max(cfg["ks"])
     run = trained_cot(profile, k)
     evidence.describe("probe beyond Assumption 4.1: the full dense (V, W) from random N(0, 0.1^2) init, trained "
                       "in torch (Adam) on the CoT loss, still converges to the construction: median "
-                      "(1/2)||w_hat_k - w_k^GD||^2 of the rollout on the evaluation tasks", role="probe",
-                      d=cfg["d"], n=cfg["n"], k=k, eta=cfg["eta"], steps=cfg["steps"],
+                      "(1/2)||w_hat_k - w_k^GD||^2 of the rollout on the evaluation tasks, every seed", role="probe",
+                      d=cfg["d"], n=cfg["n"], k=k, eta=cfg["eta"], steps=cfg["steps"], seeds=list(run["seeds"]),
                       seconds_per_step=run["result"].seconds / len(run["result"].losses))
     X, w_star = eval_tasks(cfg["n"], cfg["d"])
-    gap = rollout_gap_to_gd(run["model"], X, w_star, gd_targets_torch(X, w_star, cfg["eta"], k)).numpy()
-    evidence.check_le(float(np.median(gap)), 1e-4, what="median rollout gap to k-step GD",
-                      reason="the benchmark's convergence criterion (issue 6): median below 1e-4")
+    gap = rollout_to_gd(run["model"], X, w_star, cfg["eta"], k)
+    for s, seed in enumerate(run["seeds"]):
+        evidence.check_le(float(np.median(gap[s])), 1e-4, what=f"median rollout gap to k-step GD (seed {seed})",
+                          reason="the benchmark's convergence criterion (issue 6): median below 1e-4")

@@ -1,55 +1,89 @@
-"""gd_cot.theorem4_2: the CoT-trained model on x ~ N(0, Sigma) computes k-step GD, far below the no-CoT OOD loss."""
+"""gd_cot.theorem4_2: the CoT-trained model on x ~ N(0, Sigma) computes k-step GD, far below the no-CoT OOD loss.
+
+Over the profile's seeds, paired per task on one fixed set of OOD tasks, for each trained k (verify/stats.py);
+criterion: every seed passes.
+"""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
+import torch
 
+from verify import stats
 from verify.gd_cot.helpers import (
-    EVAL_TASKS, OOD_SPECTRA, TRAINING, no_cot_ood, ood_covariance, ood_losses, trained_cot,
+    EVAL_TASKS, OOD_SPECTRA, TRAINING, no_cot_ood, ood_covariance, ood_losses, ood_tasks, trained_cot,
 )
-from verify.stats import ci_reason, mean_and_se, z_value
 
 pytestmark = pytest.mark.claim("gd_cot.theorem4_2")
 
 FAR_BELOW = 0.25  # the same stated reading of "far below" as figure2
+GD_TOL = 0.01  # a-priori: the gap (1/2) E||w_hat_k - w_k^GD||^2 is at most 1% of k-step GD's own OOD loss (its
+#                sample mean on the same tasks: no closed form for a general Sigma)
 
 
-def _setup(profile):
-    cfg = TRAINING[profile]
-    k = max(cfg["ks"])
-    return cfg, k, trained_cot(profile, k)
+def _params(cfg, kind, spec, profile):
+    return dict(d=cfg["d"], n=cfg["n"], ks=cfg["ks"], eta=cfg["eta"], spectrum=spec, spectrum_range=OOD_SPECTRA[kind],
+                eval_tasks=EVAL_TASKS, seeds=list(trained_cot(profile, cfg["ks"][0])["seeds"]), gd_tol=GD_TOL,
+                far_below=FAR_BELOW, criterion="every seed and every k passes")
 
 
 @pytest.mark.parametrize("kind", ["identity", "inside"])
-def test_ood_loss_is_k_step_gd_and_far_belowno_cot_ood(evidence, profile, kind):
-    cfg, k, run = _setup(profile)
+def test_ood_loss_is_k_step_gd_and_far_below_no_cot_ood(evidence, profile, kind):
+    cfg = TRAINING[profile]
     Sigma, spec = ood_covariance(kind, cfg["d"])
-    evidence.describe(f"CoT model trained on Sigma = I, evaluated on x ~ N(0, Sigma), spec(Sigma) geometric in "
-                      f"{OOD_SPECTRA[kind]} (random rotation): its loss equals k-step GD's "
-                      "(1/2) E||(I - eta S)^k w*||^2 on the same tasks, and is far below the no-CoT optimum's OOD loss "
-                      "(exact formula)", d=cfg["d"], n=cfg["n"], k=k, eta=cfg["eta"], spectrum=spec,
-                      eval_tasks=EVAL_TASKS)
-    model_loss, gd_loss = ood_losses(run["model"], Sigma, cfg["n"], cfg["eta"], (k,))[k]
-    (m, se_m), (g, se_g) = mean_and_se(model_loss), mean_and_se(gd_loss)
     no_cot = no_cot_ood(spec, cfg["n"])
-    evidence.params.update(model_median=float(np.median(model_loss)), no_cot_ood=no_cot)
-    z = z_value(2)
-    evidence.check_close(m, g, z * np.hypot(se_m, se_g), what="model vs k-step GD (mean)",
-                         reason="conservative (unpaired) " + ci_reason(2, EVAL_TASKS))
-    evidence.check_le((m + z * se_m) / no_cot, FAR_BELOW, what="CoT OOD loss / no-CoT OOD loss",
-                      reason="stated reading of 'far below'; upper CI end; " + ci_reason(2, EVAL_TASKS))
+    evidence.describe(f"CoT models trained on Sigma = I (each k of the profile, every seed), evaluated on x ~ "
+                      f"N(0, Sigma), spec(Sigma) geometric in {OOD_SPECTRA[kind]} (random rotation): the gap to "
+                      "k-step GD on the same tasks is one-sided below 1% of GD's OOD loss, and the mean OOD loss is "
+                      "one-sided below 1/4 of the no-CoT optimum's OOD loss (exact formula)",
+                      no_cot_ood=no_cot, **_params(cfg, kind, spec, profile))
+    X, w_star = ood_tasks(Sigma, cfg["n"])
+    medians = {}
+    for k in cfg["ks"]:
+        run = trained_cot(profile, k)
+        model_loss, gd_loss, gap = ood_losses(run["model"], X, w_star, cfg["eta"], (k,))[k]
+        medians[k] = np.median(model_loss, -1).tolist()
+        for s, seed in enumerate(run["seeds"]):
+            evidence.check_stat(stats.mean_le(gap[s], GD_TOL * gd_loss.mean(), what=f"gap to k-step GD, k={k}"),
+                                seed=seed, predicted=0.0)
+            evidence.check_stat(stats.mean_le(model_loss[s], FAR_BELOW * no_cot, what=f"OOD loss, k={k}"), seed=seed)
+    evidence.params.update(model_median=medians)
+
+
+def test_negative_control_near_miss_step(evidence, profile):
+    cfg = TRAINING[profile]
+    Sigma, spec = ood_covariance("inside", cfg["d"])
+    k = max(cfg["ks"])
+    evidence.describe("near-miss negative control: each trained model with V scaled by 1.05 (a 5% error in the learned "
+                      "GD step) must be rejected with confidence by the same paired gap-to-GD check on the inside "
+                      "covariance", role="negative_control", **_params(cfg, "inside", spec, profile))
+    run = trained_cot(profile, k)
+    wrong = copy.deepcopy(run["model"])
+    with torch.no_grad():
+        wrong.V.mul_(1.05)
+    X, w_star = ood_tasks(Sigma, cfg["n"])
+    _, gd_loss, gap = ood_losses(wrong, X, w_star, cfg["eta"], (k,))[k]
+    for s, seed in enumerate(run["seeds"]):
+        evidence.check_stat(stats.mean_le(gap[s], GD_TOL * gd_loss.mean(), what=f"gap of V x 1.05, k={k}"),
+                            expect="reject", seed=seed)
 
 
 def test_negative_control_spectrum_outside_interval(evidence, profile):
-    cfg, k, run = _setup(profile)
+    cfg = TRAINING[profile]
+    k = max(cfg["ks"])
     Sigma, spec = ood_covariance("outside", cfg["d"])
-    evidence.describe(f"negative control: spec(Sigma) up to {OOD_SPECTRA['outside'][1]} leaves (0, 2/eta) after "
-                      "sampling (eta lambda_max(S) > 2): GD diverges and the same 'far below' criterion must fail, "
-                      "even for the median", role="negative_control", d=cfg["d"], n=cfg["n"], k=k, eta=cfg["eta"],
-                      spectrum=spec)
-    model_loss, _ = ood_losses(run["model"], Sigma, cfg["n"], cfg["eta"], (k,))[k]
+    evidence.describe(f"negative control (strawman, kept beside the near miss): spec(Sigma) up to "
+                      f"{OOD_SPECTRA['outside'][1]} leaves (0, 2/eta) after sampling: GD diverges and the 'far below' "
+                      "criterion must fail, even for the median", role="negative_control",
+                      **_params(cfg, "outside", spec, profile))
+    run = trained_cot(profile, k)
+    X, w_star = ood_tasks(Sigma, cfg["n"])
+    model_loss, _, _ = ood_losses(run["model"], X, w_star, cfg["eta"], (k,))[k]
     evidence.params.update(diverged_share=float(np.mean(np.isinf(model_loss))))
-    evidence.check_ge(float(np.median(model_loss)) / no_cot_ood(spec, cfg["n"]), FAR_BELOW,
-                      what="median CoT OOD loss / no-CoT OOD loss",
-                      reason="the criterion must reject a spectrum outside the interval")
+    for s, seed in enumerate(run["seeds"]):
+        evidence.check_ge(float(np.median(model_loss[s])) / no_cot_ood(spec, cfg["n"]), FAR_BELOW,
+                          what=f"median CoT OOD loss / no-CoT OOD loss (seed {seed})",
+                          reason="the criterion must reject a spectrum outside the interval")
