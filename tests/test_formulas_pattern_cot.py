@@ -46,13 +46,20 @@ def _three_pattern_task():
     return [np.asarray(A1, dtype=float), np.asarray(A2, dtype=float)]
 
 
+def _three_step_task():
+    """M' = 3, K = 3: from step 3 on the correct prefix has two factors, so a prefix that keeps only the last
+    factor differs from the product."""
+    return _three_pattern_task() + [np.asarray(tr.step_matrix([2, 0, 1], 0.7, 0.2), dtype=float)]
+
+
 @pytest.mark.parametrize("As, l, alpha", [(WORKED_EXAMPLE, 7, 0.7), (WORKED_EXAMPLE, 40, 1.0),
-                                          (_three_pattern_task(), 9, 0.6), (_three_pattern_task(), 30, 1.0)])
+                                          (_three_pattern_task(), 9, 0.6), (_three_pattern_task(), 30, 1.0),
+                                          (_three_step_task(), 12, 1.0)])
 def test_cot_error_bound_is_the_binomial_expectation_of_its_proof(As, l, alpha):
     """cot_error_bound's closed form (1 - pi (1 - e^{-g^2/2}))^n is E[exp(-W g^2/2)], W ~ Bin(n, pi): here that
     expectation is summed term by term with scipy's binomial pmf, pi_k is the product of the correct entries
     along the query's path before step k, and each step carries the union factor (M' - 1) over wrong labels.
-    M' = 3 rows make a dropped union factor visible; K = 2 a wrong prefix product."""
+    M' = 3 rows make a dropped union factor visible; K = 3 a wrong prefix product."""
     mats = [np.asarray(A, dtype=float) for A in As]
     maps = tr.correct_maps(As)
     m, n = mats[0].shape[0], same_count(l, alpha)
@@ -95,3 +102,45 @@ def test_icl_floor_is_half_a_row_per_violating_row():
     floor = o.icl_error_limits(As, 1, 1.0, correct=correct)[0]
     exact = o.icl_error_exact(As, 1, 1.0, correct=correct)  # one vote: wrong with probability 1/2 + e
     assert floor <= exact and exact - floor <= e + 1e-15  # floor 1/2 is tight up to e
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 6])
+@pytest.mark.parametrize("probs", [(0.7, 0.3), (0.5, 0.5), (0.2, 0.5, 0.3)])
+def test_plurality_win_prob_by_enumerating_vote_sequences(n, probs):
+    """P(correct label wins the plurality, ties broken uniformly) summed over all M'^n ordered vote sequences
+    (itertools.product), independently of the binomial / multinomial pmf code: a tie among t labels gives the
+    correct one 1/t. Even n makes ties; for n = 2, probs (p, 1-p), the value is p exactly."""
+    import itertools
+
+    for correct in range(len(probs)):
+        want = 0.0
+        for seq in itertools.product(range(len(probs)), repeat=n):
+            counts = np.bincount(seq, minlength=len(probs))
+            top = counts == counts.max()
+            want += np.prod([probs[v] for v in seq]) * top[correct] / top.sum()
+        # <= 3^6 = 729 products of <= 6 factors summed in float64: relative round-off < 1e-13
+        assert o.plurality_win_prob(n, probs, correct) == pytest.approx(want, rel=1e-13, abs=1e-15)
+
+
+def test_cot_loss_is_half_the_mean_squared_step_error_of_the_prompted_model():
+    """cot_loss (teacher-forced, all K steps in one pass) against the inference path: each prompt P_k built by
+    cot_prompt and fed to the model on its own, loss (1/2) mean_{prompts, k} ||z_k - F(P_k)||^2 as documented
+    (the factor 1/2 sets the effective learning rate of train_sgd). Different code paths, same float64 numbers:
+    round-off of sums of <= 60 products of entries O(1), < 1e-12."""
+    import torch
+
+    from constructions.pattern_cot import cot_prompt, make_geometry, make_task
+    from constructions.pattern_cot.data import sample_batch
+    from constructions.pattern_cot.model import OneLayer
+    from dynamics.pattern_cot import cot_loss
+
+    geom, gen = make_geometry(4, 3), torch.Generator().manual_seed(0)
+    b = sample_batch(gen, make_task(K=3, n=4, batch=5, gen=gen), geom.trr(), 5, 4, 0.5)
+    model = OneLayer(geom.d, init_scale=0.7)
+    torch.nn.init.normal_(model.W_V, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        loss, _ = cot_loss(model, geom, b)
+        sq = [((model(cot_prompt(geom, b.ex, b.z_tok[:, :k]))[0] - b.z_tok[:, k]) ** 2).sum(-1)
+              for k in range(1, geom.K + 1)]
+    want = 0.5 * torch.stack(sq).mean()
+    assert float(loss) == pytest.approx(float(want), rel=1e-12)
