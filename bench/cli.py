@@ -9,12 +9,12 @@ from pathlib import Path
 
 from constructions.errors import ProofCheckError
 
-BENCHMARKS = ("gd_cot_training",)
+BENCHMARKS = ("gd_cot_training", "mutants")  # mutants: bench/mutants.py, its own options
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench", description="Side-by-side benchmarks.")
-    p.add_argument("name", choices=BENCHMARKS, help="which benchmark")
+    p.add_argument("name", choices=BENCHMARKS, help="which benchmark (mutants: see python -m bench mutants --help)")
     p.add_argument("--ks", default="10,20", help="CoT lengths, comma-separated (default 10,20)")
     p.add_argument("--dtypes", default="float32,float64", help="float32 and/or float64 (default both)")
     p.add_argument("--timing-steps", type=int, default=30, help="timed steps per implementation (default 30)")
@@ -24,6 +24,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["mutants"]:  # the mutation harness has its own options (python -m bench mutants --help)
+        from bench import mutants
+
+        return mutants.main(argv[1:])
     args = _parser().parse_args(argv)
     try:
         from bench import gd_cot_training

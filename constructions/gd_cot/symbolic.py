@@ -258,6 +258,6 @@ def no_cot_ood_loss(Sigma: sp.Matrix, n) -> sp.Expr:
     with E[S S] from :func:`expected_SMS` at M = I (digest section 7.5 [D]). Exact for rational Sigma.
     """
     d = Sigma.shape[0]
-    eta_star = sp.S(n) / (n + d + 1)
+    eta_star = no_cot_optimum(n, d)[0]  # the verified Theorem 3.1 optimum, not a re-typed copy of n/(n+d+1)
     ESS = expected_SMS(sp.eye(d), Sigma, n)
     return sp.nsimplify(LOSS * (eta_star**2 * ESS.trace() - 2 * eta_star * Sigma.trace() + d))

@@ -1,0 +1,66 @@
+"""Formulas of tree_paths checked once against an independent computation (kills mutants of bench/mutants.py).
+
+Each test calls the function under test and compares it with a computation that does not share its code path:
+geometry of the decoding boundary, the full-matrix gradient of the torch model, a high-precision evaluation at
+finite alpha.
+"""
+
+import numpy as np
+import pytest
+import sympy as sp
+import torch
+
+import dynamics.tree_paths as dyn
+from constructions.tree_paths import bounds, orthonormal
+from constructions.tree_paths.symbolic import alpha, beta
+from constructions.tree_paths.torch_model import backward_loss, pad_embeddings, sample_backward
+
+
+@pytest.mark.parametrize("N", [2, 5, 31, 1000])
+def test_margin_threshold_meets_the_decoding_boundary(N):
+    """At margin = margin_threshold(N) the margin bound must equal the largest error that argmax decoding over
+    orthonormal candidates always survives. That radius is measured here from the embeddings: the decision
+    boundary between a_t and a_u is their bisecting hyperplane, at distance ||a_t - a_u|| / 2 from a_t (the
+    closest wrong decision; it is 1/sqrt 2, but is computed, not typed). A point just beyond it decodes wrong."""
+    A = orthonormal(4, np.random.default_rng(N), d=6)
+    a_t, a_u = A[:, 0], A[:, 1]
+    radius = np.linalg.norm(a_t - a_u) / 2
+    y = (a_t + a_u) / 2 + 1e-9 * (a_u - a_t)  # just past the boundary: distance radius + ~1e-9 from a_t
+    assert np.argmax(A.T @ y) == 1 and np.linalg.norm(y - a_t) > radius
+    # the lambdified log and the norm of a 6-vector: a few ulp of values O(1)
+    assert float(bounds.margin_bound(bounds.margin_threshold(N), N)) == pytest.approx(radius, rel=1e-14)
+
+
+@pytest.mark.parametrize("m", [2, 3])
+def test_reduced_backward_step_is_full_matrix_gd_projected(m):
+    """One step of reduced_backward_gd from (alpha, beta) = (0, 0) equals one full-matrix GD step on B (one-hot
+    embeddings, H = B) with the torch model's autograd gradient, projected on span{I, J - I} by symmetric_parts.
+    At H = 0 every labelled perfect tree has the same loss and the gradient's diagonal and off-diagonal sums are
+    labelling-invariant, so one tree is the population. Kills a wrong learning-rate normalisation per entry."""
+    S, lr = 2 ** (m + 1) - 1, 0.7
+    B = torch.zeros(S, S, dtype=torch.float64, requires_grad=True)
+    data = sample_backward(torch.Generator().manual_seed(0), 1, m, S)
+    (g,) = torch.autograd.grad(backward_loss(B, pad_embeddings(np.eye(S)), data), B)
+    want = dyn.symmetric_parts(-lr * g.numpy())
+    traj = dyn.reduced_backward_gd(m, lr, 1)
+    # float64 sums of S^2 <= 225 gradient entries of size <= 1 against sympy-lambdified closed forms: < 1e-13
+    assert traj["alpha"][-1] == pytest.approx(want["alpha"], rel=1e-10, abs=1e-13)
+    assert traj["beta"][-1] == pytest.approx(want["beta"], rel=1e-10, abs=1e-13)
+
+
+@pytest.mark.parametrize("m", [2, 3])
+def test_asymptotic_direction_matches_finite_alpha_gd(m):
+    """r(beta) of backward_asymptotics is the direction d beta / d alpha of full-matrix GD on H = alpha I +
+    beta (J - I) as alpha -> oo. Here that direction is evaluated at alpha = 60 directly: GD moves every
+    diagonal entry by -lr dL/dalpha / (#diagonal entries) and every off-diagonal entry by
+    -lr dL/dbeta / (#off-diagonal entries), the counts read off the matrix symmetric_H builds. L = x^2 F + O(x^3)
+    with x = e^-alpha, so the finite-alpha ratio differs from the limit by a relative O(e^-60) ~ 1e-26; the sympy
+    evaluation uses 60 digits (the loss itself cancels to ~e^-120 there)."""
+    S = 2 ** (m + 1) - 1
+    pattern = dyn.symmetric_H(0.0, 1.0, S)
+    n_diag, n_off = int(S), int(np.count_nonzero(pattern))
+    L = dyn.backward_reduced_loss(m)
+    at = {alpha: 60, beta: sp.Rational(-3, 2)}
+    ratio = (sp.diff(L, beta).subs(at).evalf(60) / n_off) / (sp.diff(L, alpha).subs(at).evalf(60) / n_diag)
+    r = dyn.backward_asymptotics(m)["r"].subs(beta, sp.Rational(-3, 2)).evalf(60)
+    assert abs(float(ratio / r) - 1) <= 1e-15
