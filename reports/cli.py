@@ -126,7 +126,7 @@ def _run_pytest(stage: Path, profile: str, only: str | None, out: Path) -> tuple
     results = json.loads((stage / "results.json").read_text())
     results["command"] = shown  # not the temporary stage path
     (stage / "results.json").write_text(json.dumps(results, indent=1))
-    render.attach_benchmarks(stage / "results.json", REPO / "bench" / "out")
+    render.attach_benchmarks(stage / "results.json", REPO / "bench" / "results", REPO / "bench" / "out")
     return shown, rc
 
 

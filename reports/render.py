@@ -175,9 +175,11 @@ def _figure_ok(out_dir: Path | None, figure: Any) -> bool:
     return out_dir is None or (out_dir / rel).is_file()
 
 
-def attach_benchmarks(results_path: Path, bench_dir: Path) -> None:
-    """Copy the latest benchmark JSONs (bench/out/*.json, written by ``python -m bench``) into results.json."""
-    files = sorted(bench_dir.glob("*.json")) if bench_dir.is_dir() else []
+def attach_benchmarks(results_path: Path, *bench_dirs: Path) -> None:
+    """Copy the benchmark JSONs into results.json: ``bench/results/*.json`` (committed, e.g. the mutation score,
+    whose run takes half an hour) first, then ``bench/out/*.json`` (this machine's latest ``python -m bench``),
+    a later folder's file replacing an earlier one of the same name."""
+    files = [f for d in bench_dirs if d.is_dir() for f in sorted(d.glob("*.json"))]
     if not files:
         return
     results = json.loads(results_path.read_text())
