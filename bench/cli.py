@@ -4,23 +4,51 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
-from constructions.errors import ProofCheckError
+from constructions.errors import ProofCheckError, positive_int
 
-BENCHMARKS = ("gd_cot_training", "mutants")  # mutants: bench/mutants.py, its own options
+BENCHMARKS = ("gd_cot_training", "gd_cot_seeds", "mutants")  # mutants: bench/mutants.py, its own options
+DEFAULT_JSON = {name: f"bench/out/{name}.json" for name in BENCHMARKS}
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench", description="Side-by-side benchmarks.")
     p.add_argument("name", choices=BENCHMARKS, help="which benchmark (mutants: see python -m bench mutants --help)")
-    p.add_argument("--ks", default="10,20", help="CoT lengths, comma-separated (default 10,20)")
+    p.add_argument("--ks", default="10,20", help="gd_cot_training: CoT lengths, comma-separated (default 10,20)")
+    p.add_argument("--k", default="20", help="gd_cot_seeds: the CoT length (default 20)")
+    p.add_argument("--seeds", default="1,4,8", help="gd_cot_seeds: numbers of seeds S, comma-separated (default 1,4,8)")
     p.add_argument("--dtypes", default="float32,float64", help="float32 and/or float64 (default both)")
-    p.add_argument("--timing-steps", type=int, default=30, help="timed steps per implementation (default 30)")
-    p.add_argument("--max-steps", type=int, default=3000, help="step limit when training to the criterion")
-    p.add_argument("--json", default="bench/out/gd_cot_training.json", help="where to write the JSON result")
+    p.add_argument("--timing-steps", default="30", help="timed steps per run (default 30)")
+    p.add_argument("--max-steps", default="3000", help="gd_cot_training: step limit when training to the criterion")
+    p.add_argument("--json", default=None, help="where to write the JSON result (default bench/out/NAME.json)")
     return p
+
+
+def _int(text: str, name: str, meaning: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ProofCheckError(f"{name} ({meaning}) must be a positive integer (got {name}={text!r})") from None
+    return positive_int(value, name, meaning)
+
+
+def _ints(text: str, name: str, meaning: str) -> list[int]:
+    return [_int(part.strip(), name, meaning) for part in text.split(",")]
+
+
+def _check_output(out: Path) -> None:
+    """Fail before the work starts if the JSON cannot be written there."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ProofCheckError(f"--json {out}: cannot create its folder ({exc.strerror or exc})") from None
+    if out.is_dir():
+        raise ProofCheckError(f"--json {out}: is a folder, not a file")
+    if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise ProofCheckError(f"--json {out}: not writable")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,20 +59,32 @@ def main(argv: list[str] | None = None) -> int:
         return mutants.main(argv[1:])
     args = _parser().parse_args(argv)
     try:
-        from bench import gd_cot_training
-
-        ks = [int(k) for k in args.ks.split(",")]
         dtypes = args.dtypes.split(",")
-        result = gd_cot_training.run(ks=ks, dtypes=dtypes, timing_steps=args.timing_steps, max_steps=args.max_steps)
-        out = Path(args.json)
+        timing_steps = _int(args.timing_steps, "timing_steps", "the number of timed steps")
+        out = Path(args.json or DEFAULT_JSON[args.name])
+        if args.name == "gd_cot_training":
+            from bench import gd_cot_training as bench
+
+            ks = _ints(args.ks, "k", "the number of CoT steps")
+            max_steps = _int(args.max_steps, "max_steps", "the step limit")
+            bench.run(ks=[], dtypes=dtypes)  # validates the dtypes before the work starts
+            _check_output(out)
+            result = bench.run(ks=ks, dtypes=dtypes, timing_steps=timing_steps, max_steps=max_steps)
+        else:
+            from bench import gd_cot_seeds as bench
+
+            seeds = _ints(args.seeds, "S", "the number of seeds")
+            k = _int(args.k, "k", "the number of CoT steps")
+            bench.run(seed_counts=seeds, dtypes=dtypes, k=k, timing_steps=timing_steps, dry=True)
+            _check_output(out)
+            result = bench.run(seed_counts=seeds, dtypes=dtypes, k=k, timing_steps=timing_steps)
         try:
-            out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(result, indent=1))
         except OSError as exc:
             raise ProofCheckError(f"--json {out}: cannot write ({exc.strerror or exc})") from None
-        print(gd_cot_training.table(result))
+        print(bench.table(result))
         print(f"JSON: {out}")
-    except ValueError as exc:  # ProofCheckError is a ValueError; int() of a bad --ks too
+    except ValueError as exc:  # ProofCheckError is a ValueError
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -25,3 +25,26 @@ def test_bad_input_is_one_line():
         proc = subprocess.run([sys.executable, "-m", "bench", *args], cwd=REPO, capture_output=True, text=True)
         assert proc.returncode == 2
         assert "Traceback" not in proc.stderr and proc.stderr.strip().count("\n") == 0, proc.stderr
+
+
+def test_tiny_seeds_run_has_every_field():
+    from bench import gd_cot_seeds
+
+    result = gd_cot_seeds.run(seed_counts=[1, 2], dtypes=["float64"], k=2, timing_steps=2)
+    assert [(r["path"], r["S"]) for r in result["rows"]] == [("solo", 1), ("seeded", 1), ("seeded", 2)]
+    for row in result["rows"]:
+        assert row["ms_per_step"] > 0 and row["ms_sampling"] > 0 and row["ratio_to_solo"] > 0
+    assert result["ratio_max_S_to_solo"]["float64"] == result["rows"][-1]["ratio_to_solo"]
+    assert gd_cot_seeds.table(result).splitlines()[3].split()[:3] == ["float64", "solo", "1"]
+
+
+def test_seeds_bad_input_is_one_line_before_any_work(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    for args in (["--seeds", "0"], ["--seeds", "1,x"], ["--k", "-1"], ["--timing-steps", "0"],
+                 ["--dtypes", "float16"], ["--json", str(blocker / "out.json")], ["--json", str(tmp_path)]):
+        proc = subprocess.run([sys.executable, "-m", "bench", "gd_cot_seeds", *args], cwd=REPO, capture_output=True,
+                              text=True, timeout=60)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert "Traceback" not in proc.stderr and proc.stderr.strip().count("\n") == 0, proc.stderr
+        assert "[bench]" not in proc.stderr  # rejected before the work started
