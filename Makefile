@@ -14,11 +14,13 @@ $(STAMP): requirements.txt
 	rm -f $(VENV)/.installed-* && touch $@
 
 BENCH_JSON := bench/out/gd_cot_training.json
+SEEDS_JSON := bench/out/gd_cot_seeds.json
 
 # Proof-check report on the quick profile; pass extra flags with ARGS="--profile paper --only 'gd_cot.*'".
-# Its header quotes the latest benchmark; without one, a short one (k = 20, float32, ~30 s) runs first.
+# Its header quotes the latest benchmarks; without them, short ones (k = 20, ~30 s each) run first.
 report: $(STAMP)
 	@test -f $(BENCH_JSON) || $(PY) -m bench gd_cot_training --ks 20 --dtypes float32 --json $(BENCH_JSON)
+	@test -f $(SEEDS_JSON) || $(PY) -m bench gd_cot_seeds --dtypes float64 --timing-steps 10 --json $(SEEDS_JSON)
 	$(PY) -m reports $(ARGS)
 
 # The full side-by-side training benchmark (k = 10, 20; float32, float64; a few minutes).

@@ -155,7 +155,9 @@ CLAIMS = [
                "Read here as: one CoT model trained per k (over seeds), evaluated OOD at its own k; 'near zero' = "
                "mean loss at most 1% of the no-CoT optimum's OOD loss. No source says what happens outside the "
                "interval: that case is a negative control, not part of the claim. A model trained at k = 10 and "
-               "rolled out to 40 steps drifts from GD; that is reported as a probe finding."),
+               "rolled out to 40 steps drifts from GD; that is reported as a probe finding. At the suite's eta = 0.3 exact "
+               "k-step GD is itself near zero only from k = 30 (10% and 2% of the no-CoT OOD loss at k = 10, 20), so "
+               "'near zero at k = 10, 20' is a known failure here while the models equal k-step GD at every k."),
         sources=("digest section 8",),
     ),
     Claim(

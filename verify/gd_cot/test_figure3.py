@@ -19,15 +19,19 @@ import torch
 
 from verify import stats
 from verify.gd_cot.helpers import (
-    EVAL_TASKS, OOD_SPECTRA, TRAINING, no_cot_ood, ood_covariance, ood_losses, ood_tasks, trained_cot,
+    EVAL_TASKS, OOD_SPECTRA, STEP_TOL, TRAINING, gd_step_tolerance, no_cot_ood, ood_covariance, ood_losses,
+    ood_tasks, trained_cot,
 )
 
 pytestmark = pytest.mark.claim("gd_cot.figure3")
 
 KS = (10, 20, 30, 40)
 NEAR_ZERO = 0.01  # stated reading of "near zero": at most 1% of the no-CoT OOD loss (the model's mean loss)
-GD_TOL = 0.01  # as theorem4_2: the gap to k-step GD is at most 1% of GD's own OOD loss on the same tasks
-
+# At eta = 0.3 exact k-step GD itself is near zero only from k = 30 on (inside spectrum, quick: mean GD loss / no-CoT
+# = 0.10, 0.021, 0.0056, 0.0018 at k = 10, 20, 30, 40): the paper's eta is not known, so "near zero already at
+# k = 10, 20" is reported as not reproduced here (a known failure), and counted for k = 30, 40.
+NEAR_ZERO_KS = (30, 40)
+NOT_NEAR_ZERO_KS = (10, 20)
 
 @lru_cache(maxsize=None)
 def _curves(profile):
@@ -38,14 +42,15 @@ def _curves(profile):
         Sigma, spec = ood_covariance(kind, cfg["d"])
         X, w_star = ood_tasks(Sigma, cfg["n"])
         per_k = {k: ood_losses(trained_cot(profile, k)["model"], X, w_star, cfg["eta"], (k,))[k] for k in KS}
-        out[kind] = dict(spec=spec, no_cot=no_cot_ood(spec, cfg["n"]), per_k=per_k)
+        out[kind] = dict(spec=spec, no_cot=no_cot_ood(spec, cfg["n"]), per_k=per_k,
+                         tol={k: gd_step_tolerance(X, w_star, cfg["eta"], k) for k in KS})
     return cfg, out
 
 
 def _params(profile, cfg, c):
     return dict(d=cfg["d"], n=cfg["n"], eta=cfg["eta"], ks=KS, spectrum=c["spec"], eval_tasks=EVAL_TASKS,
                 seeds=list(trained_cot(profile, KS[0])["seeds"]), no_cot_ood=c["no_cot"], near_zero=NEAR_ZERO,
-                gd_tol=GD_TOL, criterion="every seed and every k passes")
+                step_tol=STEP_TOL, criterion="every seed and every k passes")
 
 
 def _figure(cfg, curves, drift):
@@ -82,25 +87,46 @@ def _drift(profile, cfg):
     return [float(np.median(losses[k][0].mean(-1))) for k in KS], [float(np.median(losses[k][1])) for k in KS], losses
 
 
-def test_trained_models_near_zero_ood_and_equal_to_gd(evidence, profile):
+def test_trained_models_equal_k_step_gd_ood(evidence, profile):
     cfg, curves = _curves(profile)
     c = curves["inside"]
     evidence.describe(f"CoT models trained at k = {KS} (every seed), evaluated on x ~ N(0, Sigma), spec(Sigma) in "
-                      "[1/2, 2]: at each k the mean OOD loss is one-sided below 1% of the no-CoT OOD loss, and the "
-                      "paired gap to exact k-step GD on the same tasks is one-sided below 1% of GD's loss",
+                      "[1/2, 2]: at each k the paired gap to exact k-step GD on the same tasks is one-sided below "
+                      f"the gap of GD with a {STEP_TOL:.0%} step error", gap_tolerance=c["tol"],
                       **_params(profile, cfg, c))
-    means = {}
     for k in KS:
-        model_loss, gd_loss, gap = c["per_k"][k]
-        means[k] = model_loss.mean(-1).tolist()
+        _, _, gap = c["per_k"][k]
         for s, seed in enumerate(trained_cot(profile, k)["seeds"]):
-            evidence.check_stat(stats.mean_le(gap[s], GD_TOL * gd_loss.mean(), what=f"gap to k-step GD, k={k}"),
-                                seed=seed, predicted=0.0)
-            evidence.check_stat(stats.mean_le(model_loss[s], NEAR_ZERO * c["no_cot"], what=f"OOD loss, k={k}"),
-                                seed=seed, predicted=0.0)
+            evidence.check_stat(stats.mean_le(gap[s], c["tol"][k], what=f"gap to k-step GD, k={k}"), seed=seed,
+                                predicted=0.0)
     drift, _, _ = _drift(profile, cfg)
-    evidence.params.update(model_mean=means, gd_mean=[float(c["per_k"][k][1].mean()) for k in KS])
+    evidence.params.update(model_mean={k: c["per_k"][k][0].mean(-1).tolist() for k in KS},
+                           gd_mean=[float(c["per_k"][k][1].mean()) for k in KS])
     evidence.save_figure(_figure(cfg, curves, drift), "gd_cot_figure3_ood")
+
+
+def _near_zero(evidence, profile, ks):
+    cfg, curves = _curves(profile)
+    c = curves["inside"]
+    evidence.describe(f"near zero at k = {ks}: each seed's mean OOD loss is one-sided below {NEAR_ZERO:.0%} of the "
+                      "no-CoT optimum's OOD loss; exact k-step GD's mean on the same tasks is recorded beside it",
+                      gd_mean_over_no_cot={k: float(c["per_k"][k][1].mean() / c["no_cot"]) for k in ks},
+                      **_params(profile, cfg, c))
+    for k in ks:
+        for s, seed in enumerate(trained_cot(profile, k)["seeds"]):
+            evidence.check_stat(stats.mean_le(c["per_k"][k][0][s], NEAR_ZERO * c["no_cot"], what=f"OOD loss, k={k}"),
+                                seed=seed, predicted=0.0)
+
+
+def test_near_zero_at_large_k(evidence, profile):
+    _near_zero(evidence, profile, NEAR_ZERO_KS)
+
+
+@pytest.mark.xfail(strict=True, reason="not reproduced at eta = 0.3: exact k-step GD itself is at 10% (k = 10) and 2% "
+                                       "(k = 20) of the no-CoT OOD loss, above the 1% 'near zero' level; the paper's "
+                                       "eta is not known")
+def test_near_zero_already_at_small_k(evidence, profile):
+    _near_zero(evidence, profile, NOT_NEAR_ZERO_KS)
 
 
 def test_ood_loss_falls_with_k(evidence, profile):
@@ -129,8 +155,8 @@ def test_negative_control_near_miss_step(evidence, profile):
     X, w_star = ood_tasks(Sigma, cfg["n"])
     _, gd_loss, gap = ood_losses(wrong, X, w_star, cfg["eta"], (k,))[k]
     for s, seed in enumerate(trained_cot(profile, k)["seeds"]):
-        evidence.check_stat(stats.mean_le(gap[s], GD_TOL * gd_loss.mean(), what=f"gap of V x 1.05, k={k}"),
-                            expect="reject", seed=seed)
+        evidence.check_stat(stats.mean_le(gap[s], gd_step_tolerance(X, w_star, cfg["eta"], k),
+                                          what=f"gap of V x 1.05, k={k}"), expect="reject", seed=seed)
 
 
 def test_probe_model_rolled_out_beyond_training_length(evidence, profile):
