@@ -30,12 +30,18 @@ Shared-step looped GD is the point p = 0, e = 0, q = -gamma (the GD reconstructi
 :func:`constructions.gd_cot.wishart.looped_gd_loss`); at L = 1 the reduced optimum is the Theorem 3.1 optimum
 d (d+1) / (n+d+1).
 
-What is derived and what is not: the reduction to (p, q, e) is exact for *critical points in the fixed
-subspace*; that the dense model's *global* optimum lies there is not proved. The suite checks it numerically:
-the dense gradient at the reduced optimum vanishes in every other entry within its statistical error, and trained
-dense models do not beat the reduced optimum (verify/gd_cot/test_theorem4_3.py). The optimum itself is computed
-by minimising the loss on a large fixed sample (common random numbers, float64, BFGS) and evaluated on an
-independent sample, which gives its standard error; the paper's own Theorem 4.3 statement is not known [?].
+**Exact at e = 0** [D]. With e = 0 every block stays a polynomial in S (:func:`residual_polynomial`), so the
+loss is E tr r(S)^2 with r a polynomial in the eigenvalue, and its value follows exactly from the Wishart moments
+E tr S^m (:func:`exact_loss`); :func:`exact_optimum` minimises it over (p, q). p = 0 is shared-step GD.
+
+What is derived and what is not: the reduction to (p, q, e) holds for *critical points in the fixed subspace*;
+that the dense model's *global* optimum lies there is not proved. e (= W_yy / W_xx) is NOT zero at the optimum
+by parity (it enters the prediction at order w*^3, whose cross term with the order-1 residual survives the
+w* -> -w* symmetry), so the exact e = 0 optimum is an upper bound on the (p, q, e) optimum; the suite measures
+the e-gradient by Monte Carlo (a gain below ~1% of the loss at n = 20, d = 5). The suite checks the rest
+numerically: the dense gradient at the e = 0 optimum vanishes in the other 71 entries within its statistical
+error, and trained dense models do not beat the e = 0 optimum by more than 2% (verify/gd_cot/test_theorem4_3.py).
+The paper's own Theorem 4.3 statement is not known [?].
 """
 
 from __future__ import annotations
@@ -110,81 +116,6 @@ def predict(V: torch.Tensor, W: torch.Tensor, tasks: LoopedTasks, loops: int, *,
 def per_task_loss(V, W, tasks: LoopedTasks, loops: int, *, freeze_data: bool = False) -> torch.Tensor:
     """(y_hat - y_q)^2 per task (no 1/2, matching looped_gd_loss)."""
     return (predict(V, W, tasks, loops, freeze_data=freeze_data) - tasks.y_q) ** 2
-
-
-@dataclass(frozen=True)
-class ReducedOptimum:
-    """The minimiser theta = (p, q, e) on the fitting sample, and its loss on an independent sample."""
-    loops: int
-    theta: tuple[float, ...]
-    fit_loss: float            # in-sample minimum (optimistic by O(1/N))
-    loss: float                # mean on the independent evaluation sample
-    se: float                  # its standard error
-    n: int
-    d: int
-    fit_tasks: int
-    eval_tasks: int
-    variant: str
-
-
-VARIANTS = {  # which of (p, q, e) are free; pinned ones are 0
-    "full": (True, True, True),
-    "frozen_data": (True, True, True),  # same parameters, keys never updated
-    "no_precondition": (False, True, True),  # p = 0: the x's never move
-    "gd": (False, True, False),  # p = e = 0: shared-step looped GD (q = -gamma)
-}
-
-
-def _start(loops: int, n: int, d: int, variant: str) -> list[np.ndarray]:
-    from constructions.gd_cot.wishart import best_looped_step
-
-    gamma = best_looped_step(n, d, loops)[0]
-    starts = [np.array([0.0, -gamma, 0.0])]
-    if VARIANTS[variant][0]:
-        starts += [np.array([-0.3, -gamma, 0.0]), np.array([-0.6, -1.0, 0.0])]
-    return starts
-
-
-def fit_reduced(tasks: LoopedTasks, loops: int, *, variant: str = "full", starts=None) -> tuple[np.ndarray, float]:
-    """Minimise the mean loss over the free entries of (p, q, e) on ``tasks`` (BFGS, autograd gradient, several
-    starts including the shared-step GD point); returns (theta, in-sample loss)."""
-    if variant not in VARIANTS:
-        raise ProofCheckError(f"variant must be one of {sorted(VARIANTS)} (got {variant!r})")
-    free = np.array(VARIANTS[variant])
-    freeze = variant == "frozen_data"
-
-    def f(x):
-        theta = torch.zeros(3, dtype=torch.float64)
-        xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
-        theta = theta.index_put((torch.from_numpy(np.flatnonzero(free)),), xt)
-        V, W = reduced_matrices(theta, tasks.d)
-        loss = per_task_loss(V, W, tasks, loops, freeze_data=freeze).mean()
-        loss.backward()
-        return float(loss), xt.grad.numpy().copy()
-
-    best = None
-    for x0 in (starts or _start(loops, tasks.n, tasks.d, variant)):
-        res = optimize.minimize(f, np.asarray(x0)[free], jac=True, method="BFGS", options={"gtol": 1e-10})
-        if best is None or res.fun < best.fun:
-            best = res
-    theta = np.zeros(3)
-    theta[free] = best.x
-    return theta, float(best.fun)
-
-
-@lru_cache(maxsize=None)
-def reduced_optimum(n: int, d: int, loops: int, *, fit_tasks: int = 200_000, eval_tasks: int = 200_000,
-                    variant: str = "full", seed: int = 1234) -> ReducedOptimum:
-    """Optimum of the reduced looped model (``variant``) fitted on ``fit_tasks`` tasks (seed) and evaluated on
-    ``eval_tasks`` independent ones (seed + 1). Cached: the tests and the figure call this one function."""
-    fit = sample_looped_tasks(fit_tasks, n, d, seed)
-    theta, fit_loss = fit_reduced(fit, loops, variant=variant)
-    ev = sample_looped_tasks(eval_tasks, n, d, seed + 1)
-    V, W = reduced_matrices(theta, d)
-    with torch.no_grad():
-        per = per_task_loss(V, W, ev, loops, freeze_data=variant == "frozen_data").numpy()
-    return ReducedOptimum(loops, tuple(float(t) for t in theta), fit_loss, float(per.mean()),
-                          float(per.std(ddof=1) / np.sqrt(per.size)), n, d, fit_tasks, eval_tasks, variant)
 
 
 # ---------------------------------------------------------------------------------------------------------
