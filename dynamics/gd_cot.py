@@ -541,3 +541,33 @@ def train_looped(d: int, n: int, loops: int, config: TrainConfig, *, init_scale:
 
     result = train(model, lambda m, batch: looped_query_loss(m, *batch), sample, config)
     return model, result
+
+
+def train_looped_seeds(d: int, n: int, loops: int, seeds, config: TrainConfig, *, init_scale: float = 0.1):
+    """Train one dense looped LSA per seed (shared V, W within a model), all seeds in one batched Adam step.
+
+    Seed s draws its own tasks from ``torch.Generator(s)`` (the same stream as :func:`train_looped` with
+    ``config.seed = s``) and starts from the same init; the summed loss makes each seed's gradient its own, and
+    Adam is elementwise, so the runs are independent. ``config.seed`` is not used. Returns (model, result) with
+    the result's losses summed over seeds.
+    """
+    from constructions.gd_cot.looped import tasks_from
+    from constructions.gd_cot.torch_model import SeedBatchedLoopedLSA
+
+    d = positive_int(d, "d", "the input dimension")
+    n = positive_int(n, "n", "the number of in-context examples")
+    model = SeedBatchedLoopedLSA(d, loops, seeds, init_scale=init_scale)
+    gens = [torch.Generator().manual_seed(s) for s in model.seeds]
+
+    def sample(_gen, batch):
+        parts = []
+        for g in gens:
+            X, w_star = sample_tasks_torch(g, batch, n, d)
+            parts.append((X, w_star, torch.randn(batch, d, generator=g, dtype=torch.float32).to(torch.float64)))
+        tasks = tasks_from(*(torch.cat(p) for p in zip(*parts)))
+        S = len(gens)
+        return type(tasks)(tasks.G.view(S, batch, d + 1, d + 1), tasks.q.view(S, batch, d + 1),
+                           tasks.y_q.view(S, batch), n)
+
+    result = train(model, lambda m, tasks: m.per_task_loss(tasks).mean(-1).sum(), sample, config)
+    return model, result

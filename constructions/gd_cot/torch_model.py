@@ -363,3 +363,39 @@ def looped_query_loss(model: LoopedLSA, X: torch.Tensor, w_star: torch.Tensor, x
     """Batch mean of (y_hat - <w*, x_q>)^2 (no 1/2, matching looped_gd_loss)."""
     y = torch.einsum("bdn,bd->bn", X, w_star)
     return ((model(X, y, x_q) - (w_star * x_q).sum(-1)) ** 2).mean()
+
+
+class SeedBatchedLoopedLSA(nn.Module):
+    r""":class:`LoopedLSA` for several seeds at once: V, W of shape (seeds, d+1, d+1), one independent model per
+    seed, trained in one batched step (EVIDENCE section 1). Seed s starts from exactly the init of
+    ``LoopedLSA(d, loops, init_scale, generator=Generator().manual_seed(s + 10_000))``.
+
+    The forward pass uses the Gram recursion of :func:`constructions.gd_cot.looped.predict` (every column of Z
+    moves by the same T_l = I + V G_l W / n), which equals ``LoopedLSA.forward`` without forming Z.
+    """
+
+    def __init__(self, d: int, loops: int, seeds, *, init_scale: float = 0.1):
+        super().__init__()
+        self.d, self.loops = d, positive_int(loops, "loops", "the number of loops L")
+        self.seeds = tuple(int(s) for s in seeds)
+        D = d + 1
+        V, W = [], []
+        for s in self.seeds:
+            gen = torch.Generator().manual_seed(s + 10_000)
+            V.append(init_scale * torch.randn(D, D, generator=gen, dtype=torch.float64))
+            W.append(init_scale * torch.randn(D, D, generator=gen, dtype=torch.float64))
+        self.V, self.W = nn.Parameter(torch.stack(V)), nn.Parameter(torch.stack(W))
+
+    def per_task_loss(self, tasks) -> torch.Tensor:
+        """(y_hat - y_q)^2 for :class:`constructions.gd_cot.looped.LoopedTasks` with G of shape (seeds, B, D, D)."""
+        from constructions.gd_cot.looped import per_task_loss
+
+        return per_task_loss(self.V[:, None], self.W[:, None], tasks, self.loops)
+
+    def seed_model(self, i: int) -> LoopedLSA:
+        """Seed i's weights as a plain :class:`LoopedLSA` (for the Z-form forward)."""
+        model = LoopedLSA(self.d, self.loops, init_scale=0.0)
+        with torch.no_grad():
+            model.V.copy_(self.V[i])
+            model.W.copy_(self.W[i])
+        return model
