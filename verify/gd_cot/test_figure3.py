@@ -48,7 +48,8 @@ def _curves(profile):
 
 
 def _params(profile, cfg, c):
-    return dict(d=cfg["d"], n=cfg["n"], eta=cfg["eta"], ks=KS, spectrum=c["spec"], eval_tasks=EVAL_TASKS,
+    return dict(d=cfg["d"], n=cfg["n"], eta=cfg["eta"], ks=KS, steps={k: trained_cot(profile, k)["steps"] for k in KS},
+                spectrum=c["spec"], eval_tasks=EVAL_TASKS,
                 seeds=list(trained_cot(profile, KS[0])["seeds"]), no_cot_ood=c["no_cot"], near_zero=NEAR_ZERO,
                 step_tol=STEP_TOL, criterion="every seed and every k passes")
 

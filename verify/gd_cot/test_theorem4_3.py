@@ -156,19 +156,20 @@ def test_trained_reaches_reduced_optimum(evidence, profile):
         evidence.check_stat(mean_le(tr - out["optimum"], EXCESS_TOL * opt, what="trained minus optimum"), seed=s)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known: the e = 0 optimum is only an upper bound; trained dense L = 2 models (lr 1e-2, 12000 steps) reach "
-    "0.1174-0.1176, 1.3-1.6% below 0.11873 (paired), the gain of W_yy = e != 0 that parity allows; the 99% lower "
-    "bound (-2.8%) crosses the a-priori 2% allowance. Needs the (p, q, e) optimum (not derived exactly)"))
-def test_trained_does_not_beat_reduced_optimum(evidence, profile):
+def test_finding_trained_below_e0_optimum(evidence, profile):
     seeds, out, _, _ = _trained_excess(profile)
     opt = exact_optimum(N, D, 2).loss
-    evidence.describe(f"torch, per seed, paired: no trained dense L = 2 model is below the reduced (e = 0) optimum by "
-                      f"more than {BELOW_TOL:.0%} of it (one-sided t); a trained model significantly below would "
-                      "mean the symmetry reduction misses a better non-symmetric optimum", n=N, d=D, loops=2,
-                      seeds=seeds, optimum=opt)
+    evidence.describe("finding: the e = 0 optimum is only an upper bound on the symmetric optimum (W_yy = e enters at "
+                      "order w*^3 and parity does not make it vanish); per seed, the paired mean excess of the trained "
+                      "model over it is negative (in the quick profile about -1.3 to -1.6%). The lower side (trained "
+                      f"not below the optimum by more than {BELOW_TOL:.0%}) would need the (p, q, e) optimum, which is "
+                      "not derived: it is not checked, and the claim's verdict says so", role="probe", n=N, d=D,
+                      loops=2, seeds=seeds, optimum=opt,
+                      relative_excess=[float((tr - out["optimum"]).mean() / opt) for tr in out["trained"]])
     for s, tr in zip(seeds, out["trained"]):
-        evidence.check_stat(mean_ge(tr - out["optimum"], -BELOW_TOL * opt, what="trained minus optimum"), seed=s)
+        evidence.check_le(float((tr - out["optimum"]).mean()), 0.0, what=f"paired mean excess (seed {s})",
+                          reason="finding: the point estimate lies below the e = 0 optimum (not a confidence "
+                                 "statement)")
 
 
 def test_finding_trained_beats_shared_step_gd(evidence, profile):
