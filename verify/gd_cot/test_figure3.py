@@ -25,13 +25,22 @@ from verify.gd_cot.helpers import (
 
 pytestmark = pytest.mark.claim("gd_cot.figure3")
 
-KS = (10, 20, 30, 40)
+STATED_KS = (10, 20, 30, 40)  # the figure's k; quick trains k <= 30 (the k = 40 models need more than 3000 steps
+#                                 to reach the gap tolerance on every seed: one of three was 4x over, measured)
+DRIFT_KS = STATED_KS  # the probe rolls the k = 10 model out to these (no training)
+
+
+def model_ks(profile: str) -> tuple[int, ...]:
+    return STATED_KS if profile == "paper" else STATED_KS[:3]
 NEAR_ZERO = 0.01  # stated reading of "near zero": at most 1% of the no-CoT OOD loss (the model's mean loss)
 # At eta = 0.3 exact k-step GD itself is near zero only from k = 30 on (inside spectrum, quick: mean GD loss / no-CoT
 # = 0.10, 0.021, 0.0056, 0.0018 at k = 10, 20, 30, 40): the paper's eta is not known, so "near zero already at
 # k = 10, 20" is reported as not reproduced here (a known failure), and counted for k = 30, 40.
-NEAR_ZERO_KS = (30, 40)
 NOT_NEAR_ZERO_KS = (10, 20)
+
+
+def near_zero_ks(profile: str) -> tuple[int, ...]:
+    return tuple(k for k in model_ks(profile) if k not in NOT_NEAR_ZERO_KS)
 
 @lru_cache(maxsize=None)
 def _curves(profile):
@@ -41,16 +50,18 @@ def _curves(profile):
     for kind in ("inside", "outside"):
         Sigma, spec = ood_covariance(kind, cfg["d"])
         X, w_star = ood_tasks(Sigma, cfg["n"])
-        per_k = {k: ood_losses(trained_cot(profile, k)["model"], X, w_star, cfg["eta"], (k,))[k] for k in KS}
+        ks = model_ks(profile)
+        per_k = {k: ood_losses(trained_cot(profile, k)["model"], X, w_star, cfg["eta"], (k,))[k] for k in ks}
         out[kind] = dict(spec=spec, no_cot=no_cot_ood(spec, cfg["n"]), per_k=per_k,
-                         tol={k: gd_step_tolerance(X, w_star, cfg["eta"], k) for k in KS})
+                         tol={k: gd_step_tolerance(X, w_star, cfg["eta"], k) for k in ks})
     return cfg, out
 
 
 def _params(profile, cfg, c):
-    return dict(d=cfg["d"], n=cfg["n"], eta=cfg["eta"], ks=KS, steps={k: trained_cot(profile, k)["steps"] for k in KS},
-                spectrum=c["spec"], eval_tasks=EVAL_TASKS,
-                seeds=list(trained_cot(profile, KS[0])["seeds"]), no_cot_ood=c["no_cot"], near_zero=NEAR_ZERO,
+    ks = model_ks(profile)
+    return dict(d=cfg["d"], n=cfg["n"], eta=cfg["eta"], ks=ks, stated_ks=STATED_KS,
+                steps={k: trained_cot(profile, k)["steps"] for k in ks}, spectrum=c["spec"], eval_tasks=EVAL_TASKS,
+                seeds=list(trained_cot(profile, ks[0])["seeds"]), no_cot_ood=c["no_cot"], near_zero=NEAR_ZERO,
                 step_tol=STEP_TOL, criterion="every seed and every k passes")
 
 
@@ -58,6 +69,7 @@ def _figure(cfg, curves, drift):
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for kind, color in (("inside", "tab:blue"), ("outside", "tab:red")):
         c = curves[kind]
+        KS = tuple(c["per_k"])
         model = np.array([np.clip(c["per_k"][k][0].mean(-1), 1e-12, 1e12) for k in KS])  # (k, seeds)
         gd = [c["per_k"][k][1].mean() for k in KS]
         lo, hi = OOD_SPECTRA[kind]
@@ -68,8 +80,8 @@ def _figure(cfg, curves, drift):
         ax.axhline(c["no_cot"], color=color, ls=":", lw=1, label=f"no-CoT optimum's OOD loss, [{lo}, {hi}]")
     ax.axhline(NEAR_ZERO * curves["inside"]["no_cot"], color="0.4", ls="--", lw=1,
                label=f"'near zero': {NEAR_ZERO:.0%} of the no-CoT OOD loss (inside)")
-    ax.plot(KS, np.clip(drift, 1e-12, 1e12), "s--", color="tab:green", ms=4,
-            label=f"model trained at k={KS[0]} rolled out to k (probe, seed median)")
+    ax.plot(DRIFT_KS, np.clip(drift, 1e-12, 1e12), "s--", color="tab:green", ms=4,
+            label=f"model trained at k={DRIFT_KS[0]} rolled out to k (probe, seed median)")
     ax.set_yscale("log")
     ax.set_xlabel("CoT steps $k$")
     ax.set_ylabel(r"mean OOD loss $\frac{1}{2}\|\hat w_k - w^*\|^2$")
@@ -84,13 +96,15 @@ def _drift(profile, cfg):
     OOD loss), inside the interval."""
     Sigma, _ = ood_covariance("inside", cfg["d"])
     X, w_star = ood_tasks(Sigma, cfg["n"])
-    losses = ood_losses(trained_cot(profile, KS[0])["model"], X, w_star, cfg["eta"], KS)
-    return [float(np.median(losses[k][0].mean(-1))) for k in KS], [float(np.median(losses[k][1])) for k in KS], losses
+    losses = ood_losses(trained_cot(profile, DRIFT_KS[0])["model"], X, w_star, cfg["eta"], DRIFT_KS)
+    return ([float(np.median(losses[k][0].mean(-1))) for k in DRIFT_KS],
+            [float(np.median(losses[k][1])) for k in DRIFT_KS], losses)
 
 
 def test_trained_models_equal_k_step_gd_ood(evidence, profile):
     cfg, curves = _curves(profile)
     c = curves["inside"]
+    KS = model_ks(profile)
     evidence.describe(f"CoT models trained at k = {KS} (every seed), evaluated on x ~ N(0, Sigma), spec(Sigma) in "
                       "[1/2, 2]: at each k the paired gap to exact k-step GD on the same tasks is one-sided below "
                       f"the gap of GD with a {STEP_TOL:.0%} step error", gap_tolerance=c["tol"],
@@ -120,7 +134,7 @@ def _near_zero(evidence, profile, ks):
 
 
 def test_near_zero_at_large_k(evidence, profile):
-    _near_zero(evidence, profile, NEAR_ZERO_KS)
+    _near_zero(evidence, profile, near_zero_ks(profile))
 
 
 @pytest.mark.xfail(strict=True, reason="not reproduced at eta = 0.3: exact k-step GD itself is at 10% (k = 10) and 2% "
@@ -136,6 +150,7 @@ def test_ood_loss_falls_with_k(evidence, profile):
     evidence.describe("the OOD loss falls with k: for consecutive k of the figure, the paired per-task difference "
                       "loss(k) - loss(k') (same tasks, same seed index) has a one-sided lower bound above 0",
                       **_params(profile, cfg, c))
+    KS = model_ks(profile)
     for k, k_next in zip(KS, KS[1:]):
         for s, seed in enumerate(trained_cot(profile, k)["seeds"]):
             diff = c["per_k"][k][0][s] - c["per_k"][k_next][0][s]
@@ -145,7 +160,7 @@ def test_ood_loss_falls_with_k(evidence, profile):
 def test_negative_control_near_miss_step(evidence, profile):
     cfg, curves = _curves(profile)
     c = curves["inside"]
-    k = KS[-1]
+    k = model_ks(profile)[-1]
     evidence.describe(f"near-miss negative control: the k = {k} models with V scaled by 1.05 (a 5% error in the learned "
                       "step) must be rejected with confidence by the same paired gap-to-GD check",
                       role="negative_control", **_params(profile, cfg, c))
@@ -164,6 +179,7 @@ def test_probe_model_rolled_out_beyond_training_length(evidence, profile):
     cfg, curves = _curves(profile)
     drift, gd, losses = _drift(profile, cfg)
     no_cot = curves["inside"]["no_cot"]
+    KS = DRIFT_KS
     evidence.describe(f"probe (finding): the model trained with k = {KS[0]} CoT steps, rolled out to 40 steps on the "
                       "inside covariance: its small weight errors compound, so it drifts from exact GD beyond its "
                       "training length; recorded per k as the model/GD ratio of medians", role="probe",
@@ -182,10 +198,11 @@ def test_negative_control_outside_interval(evidence, profile):
     cfg, curves = _curves(profile)
     c = curves["outside"]
     evidence.describe("negative control (strawman, kept beside the near miss): spec(Sigma) up to 8 (eta lambda_max(S) "
-                      "> 2): the near-zero criterion must fail at k = 40", role="negative_control",
+                      "> 2): the near-zero criterion must fail at the largest trained k", role="negative_control",
                       **_params(profile, cfg, c))
-    model_loss, _, _ = c["per_k"][KS[-1]]
+    k = model_ks(profile)[-1]
+    model_loss, _, _ = c["per_k"][k]
     for s in range(model_loss.shape[0]):
         evidence.check_ge(float(np.median(model_loss[s])) / c["no_cot"], NEAR_ZERO,
-                          what="median model loss at k = 40 / no-CoT OOD loss",
+                          what=f"median model loss at k = {k} / no-CoT OOD loss",
                           reason="the criterion must reject a spectrum outside the interval")
