@@ -67,7 +67,7 @@ def _params(profile, cfg, c):
 
 def _figure(cfg, curves, drift):
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    for kind, color in (("inside", "tab:blue"), ("outside", "tab:red")):
+    for kind, color in (("inside", "tab:blue"),):  # the diverging outside spectrum (a control) would hide the scale
         c = curves[kind]
         KS = tuple(c["per_k"])
         model = np.array([np.clip(c["per_k"][k][0].mean(-1), 1e-12, 1e12) for k in KS])  # (k, seeds)
@@ -76,7 +76,8 @@ def _figure(cfg, curves, drift):
         ax.plot(KS, np.clip(gd, 1e-12, 1e12), "o-", color=color,
                 label=fr"exact $k$-step GD, spec$(\Sigma)\in[{lo}, {hi}]$")
         for s in range(model.shape[1]):
-            ax.plot(KS, model[:, s], "x", color=color, ms=7, label="CoT model trained at $k$ (one x per seed)" if s == 0 and kind == "inside" else None)
+            ax.plot(KS, model[:, s], "x", color=color, ms=7,
+                    label="CoT model trained at $k$ (one x per seed)" if s == 0 else None)
         ax.axhline(c["no_cot"], color=color, ls=":", lw=1, label=f"no-CoT optimum's OOD loss, [{lo}, {hi}]")
     ax.axhline(NEAR_ZERO * curves["inside"]["no_cot"], color="0.4", ls="--", lw=1,
                label=f"'near zero': {NEAR_ZERO:.0%} of the no-CoT OOD loss (inside)")
