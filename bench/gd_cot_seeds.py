@@ -24,7 +24,9 @@ from datetime import datetime, timezone
 
 import torch
 
-from bench.gd_cot_training import BATCH, D_DIM, DTYPES, ETA, INIT_SCALE, LR, N_EXAMPLES
+from bench.gd_cot_training import (
+    BATCH, D_DIM, DTYPES, ETA, INIT_SCALE, LR, N_EXAMPLES, alternating_median_step,
+)
 from constructions.errors import ProofCheckError, positive_int
 from dynamics.gd_cot import cot_sampler, cot_sampler_seeds, cot_trainer, cot_trainer_seeds
 from dynamics.training import TrainConfig
@@ -44,14 +46,7 @@ def _trainers(k: int, dtype: torch.dtype, steps: int, seed_counts) -> dict:
 
 def time_per_step(k: int, dtype: torch.dtype, seed_counts, steps: int, block: int = 10) -> dict:
     """Median seconds per training step of the solo run and of each batched run (alternating blocks)."""
-    runs = _trainers(k, dtype, steps + block, seed_counts)
-    for r in range(1 + -(-steps // block)):
-        for trainer in runs.values():
-            if r == 1:
-                trainer.step_seconds.clear()  # drop the warm-up block
-            for _ in range(block):
-                trainer.step()
-    return {name: statistics.median(trainer.step_seconds) for name, trainer in runs.items()}
+    return alternating_median_step(_trainers(k, dtype, steps + block, seed_counts), steps, block)
 
 
 def time_sampling(k: int, dtype: torch.dtype, seed_counts, steps: int) -> dict:

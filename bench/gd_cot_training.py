@@ -70,7 +70,12 @@ def time_per_step(k: int, dtype: torch.dtype, steps: int, block: int = 10) -> di
     Blocks of ``block`` consecutive steps alternate between the implementations (ABAB...), so that a change of
     machine load hits both while neither runs on caches the other just filled; one warm-up block each first.
     """
-    runs = _trainers(k, dtype, steps + block)
+    return alternating_median_step(_trainers(k, dtype, steps + block), steps, block)
+
+
+def alternating_median_step(runs: dict, steps: int, block: int = 10) -> dict[str, float]:
+    """Step every trainer of ``runs`` in alternating blocks of ``block`` steps (one warm-up block each, dropped)
+    until each has about ``steps`` timed steps; return each one's median seconds per step."""
     for r in range(1 + -(-steps // block)):
         for trainer in runs.values():
             if r == 1:
