@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -398,7 +399,8 @@ def main(argv: list[str] | None = None) -> int:
         ordered = [results[m.id] for m in mutants]
         s = score(ordered)
         wall = round(time.perf_counter() - t0, 1)
-        out.write_text(json.dumps({"score": s, "wall_seconds": wall, "jobs": args.jobs, "timeout_s": args.timeout,
+        out.write_text(json.dumps({"created": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                                   "score": s, "wall_seconds": wall, "jobs": args.jobs, "timeout_s": args.timeout,
                                    "python": sys.version.split()[0], "mutants": ordered}, indent=1))
         print(table(ordered))
         print(score_line(s))
