@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 from datetime import datetime, timezone
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from constructions.errors import ProofCheckError

@@ -9,7 +9,6 @@ Options (loaded for every run through the root conftest):
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
 import platform

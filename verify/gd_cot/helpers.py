@@ -126,8 +126,6 @@ def trained_cot(profile: str, k: int):
     Returns dict: model (seed axis first), seeds, V0, W0 (init, (S, D, D)), result, curve, per_task
     ((S, tasks) final (1/2)||w_hat_k - w*||^2), d, n, k, eta, steps.
     """
-    import torch
-
     from constructions.gd_cot.torch_model import LSA
     from dynamics.gd_cot import train_cot_seeds
     from dynamics.training import TrainConfig

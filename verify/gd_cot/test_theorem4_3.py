@@ -24,7 +24,7 @@ from constructions.gd_cot.torch_model import LoopedLSA, sample_tasks_torch
 from constructions.gd_cot.wishart import best_looped_step, looped_gd_loss
 from dynamics.gd_cot import train_looped_seeds
 from dynamics.training import TrainConfig
-from verify.stats import mean_ge, mean_in_band, mean_le, ratio_of_means_ge
+from verify.stats import mean_in_band, mean_le, ratio_of_means_ge
 
 pytestmark = pytest.mark.claim("gd_cot.theorem4_3")
 
@@ -143,14 +143,13 @@ def test_trained_reaches_reduced_optimum(evidence, profile):
     seeds, out, secs, _ = _trained_excess(profile)
     opt = exact_optimum(N, D, 2).loss
     evidence.describe(f"torch, per seed, paired on the same tasks: the dense looped LSA trained at L = 2 has an excess "
-                      f"over the exact reduced optimum (e = 0) at most {EXCESS_TOL:.0%} of it (one-sided t; the "
-                      "excess is >= 0 up to the small e-gain, which the next check bounds)", n=N, d=D, loops=2,
+                      f"over the exact reduced optimum (e = 0) at most {EXCESS_TOL:.0%} of it (one-sided t). The e = 0 value "
+                      "is only an upper bound on the symmetric optimum, so the excess may be slightly negative: "
+                      "that side is a probe finding, not checked", n=N, d=D, loops=2,
                       seeds=seeds, optimum=opt, train_seconds=secs, **dict(zip(
                           ("steps", "batch", "lr", "eval_tasks"), _profile_sizes(profile)[1:])))
     evidence.params["trained_loss"] = [float(t.mean()) for t in out["trained"]]
     evidence.params["trained_excess"] = [float((t - out["optimum"]).mean()) for t in out["trained"]]
-    print("trained", evidence.params["trained_loss"], "excess", evidence.params["trained_excess"],
-          "optimum sample", float(out["optimum"].mean()), "train s", secs)
     evidence.save_figure(_figure(seeds, out), "gd_cot_theorem4_3_looped")
     for s, tr in zip(seeds, out["trained"]):
         evidence.check_stat(mean_le(tr - out["optimum"], EXCESS_TOL * opt, what="trained minus optimum"), seed=s)
