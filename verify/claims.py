@@ -16,6 +16,8 @@ from pathlib import Path
 from constructions.errors import ProofCheckError
 
 PROVENANCES = ("paper", "derived", "reconstructed")
+# How the tested statement relates to the paper's: the first element of ``Claim.tested``.
+RELATIONS = ("same", "weaker", "stronger", "different")
 
 
 @dataclass(frozen=True)
@@ -45,10 +47,15 @@ class Claim:
     formula_typst: str
     notes: str = ""
     sources: tuple[str, ...] = field(default_factory=tuple)
+    # (relation, why): what the checks test against what the paper states. relation in RELATIONS; "weaker"
+    # names the missing part, and a claim whose checks all pass then reads "holds (weaker)".
+    tested: tuple[str, str] = ("same", "")
 
     def __post_init__(self):
         if self.provenance not in PROVENANCES:
             raise ValueError(f"claim {self.id}: provenance must be one of {PROVENANCES}")
+        if self.tested[0] not in RELATIONS:
+            raise ValueError(f"claim {self.id}: tested[0] must be one of {RELATIONS}")
 
     @property
     def paper(self) -> str:

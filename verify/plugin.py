@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, settings
 
 from verify import claims as claim_registry
 from verify import timings
-from verify.evidence import SCHEMA_VERSION, Evidence
+from verify.evidence import SCHEMA_VERSION, Evidence, expected_failure_kind
 from verify.stats import CONFIDENCE, holm
 
 PROFILES = ("quick", "paper")
@@ -162,9 +162,9 @@ def pytest_runtest_makereport(item, call):
     if report.when == "call":
         ev.seconds = time.perf_counter() - ev._start
     if report.skipped and getattr(report, "wasxfail", None) is not None:
-        # A strict xfail marks a claim known not to hold: pytest stays green, the report says fail.
-        ev.verdict = "fail"
-        ev.message = f"known failure ({report.wasxfail or 'xfail'}): {_short(call.excinfo)}"
+        # A strict xfail marks an expected failure: pytest stays green, the report shows which kind it is.
+        ev.verdict = expected_failure_kind(report.wasxfail)
+        ev.message = f"{report.wasxfail or 'known failure'}: {_short(call.excinfo)}"
     elif report.skipped:
         ev.verdict = "skipped"
         ev.message = _short(call.excinfo)
