@@ -17,16 +17,18 @@ from typing import Any
 import jinja2
 
 from constructions.errors import ProofCheckError
-from verify.evidence import ROLES, SCHEMA_VERSION, VERDICTS
+from verify.evidence import (
+    CLAIM_VERDICT_MEANING, CLAIM_VERDICTS, COUNTED_ROLES, ROLES, SCHEMA_VERSION, VERDICTS, claim_verdict,
+    record_label,
+)
 
 TITLE = "cot-proofcheck proof-check report"
 TEMPLATES = Path(__file__).parent / "templates"
-COUNTED_ROLES = ("check", "negative_control")  # probes never count toward a claim's verdict
 SHORT = 80  # characters of a predicted/measured/tolerance value shown in a table cell
 
 _TOP_KEYS = ("schema_version", "profile", "created", "environment", "command", "papers", "claims",
              "evidence", "not_run")
-_CLAIM_KEYS = ("id", "title", "statement", "provenance", "formula", "formula_typst", "notes", "paper")
+_CLAIM_KEYS = ("id", "title", "statement", "provenance", "formula", "formula_typst", "notes", "paper", "tested")
 _RECORD_KEYS = ("claim", "check", "role", "description", "predicted", "measured", "tolerance",
                 "tolerance_reason", "margin", "verdict", "message", "figure", "seconds")
 
@@ -74,18 +76,6 @@ def _require(obj: Any, keys: tuple[str, ...], where: str) -> None:
 
 
 # --- aggregation (pure) ------------------------------------------------------------------------------
-def claim_verdict(records: list[dict]) -> str:
-    """error > fail > skipped (all skipped, or nothing counted) > pass. Probes are ignored."""
-    verdicts = [r["verdict"] for r in records if r["role"] in COUNTED_ROLES]
-    if "error" in verdicts:
-        return "error"
-    if "fail" in verdicts:
-        return "fail"
-    if all(v == "skipped" for v in verdicts):  # also when there are none
-        return "skipped"
-    return "pass"
-
-
 def margin_value(margin: Any) -> float | None:
     """A record's margin as a float (``"inf"`` -> inf); None when absent or not a number."""
     if isinstance(margin, bool):
@@ -102,11 +92,20 @@ def margin_value(margin: Any) -> float | None:
     return None if math.isnan(value) else value
 
 
-def claim_margin(records: list[dict]) -> float | None:
-    """The smallest numeric margin over the counted records (None if none is numeric)."""
-    margins = [margin_value(r["margin"]) for r in records if r["role"] in COUNTED_ROLES]
+def claim_margin(records: list[dict], kind: str | None = None) -> float | None:
+    """The smallest numeric margin over the counted records that ran (None if none is numeric); ``kind``
+    ('deterministic' or 'statistical') keeps only records whose margin is of that kind. Expected failures
+    (known failure, not reproduced) are shown by their verdict, not in the margin."""
+    margins = [margin_value(r["margin"]) for r in records if r["role"] in COUNTED_ROLES
+               and r["verdict"] in ("pass", "fail") and (kind is None or r.get("margin_kind") == kind)]
     margins = [m for m in margins if m is not None]
     return min(margins) if margins else None
+
+
+def tested_line(claim: dict) -> str:
+    """'Tested vs stated: weaker. <why>' from the claim's ``tested`` (relation, why)."""
+    relation, why = (list(claim.get("tested") or ["same", ""]) + ["", ""])[:2]
+    return f"Tested vs stated: {relation}" + (f". {why}" if why else ".")
 
 
 def is_reconstructed(claim: dict) -> bool:
@@ -127,7 +126,7 @@ def provenance_warning(claim: dict) -> str | None:
 def format_margin(margin: float | None, verdict: str) -> str:
     """'×3.2e+03', '×1.04', '×∞'; 'exact' for a pass/fail without a number; '—' otherwise."""
     if margin is None:
-        return "exact" if verdict in ("pass", "fail") else "—"
+        return "exact" if verdict in ("pass", "fail", "holds", "holds (weaker)") else "—"
     if math.isinf(margin):
         return "×∞" if margin > 0 else "×-∞"
     if margin == 0 or 0.01 <= abs(margin) < 1000:
@@ -155,15 +154,17 @@ def _round(value: Any) -> Any:
 
 
 def _counts(verdicts: list[str]) -> dict[str, int]:
-    return {v: verdicts.count(v) for v in VERDICTS}
+    return {v: verdicts.count(v) for v in CLAIM_VERDICTS}
 
 
 def summary_line(summary: dict) -> str:
-    """'12 claims: 11 pass, 1 fail' (verdicts with a zero count are left out)."""
+    """'12 claims: 9 holds, 2 holds (weaker), 1 known failure; 4 probes' (zero counts left out)."""
     counts = summary["counts"]
     n = sum(counts.values())
-    parts = [f"{counts[v]} {v}" for v in VERDICTS if counts[v]]
-    return f"{n} claim{'s' if n != 1 else ''}" + (": " + ", ".join(parts) if parts else "")
+    parts = [f"{counts[v]} {v}" for v in CLAIM_VERDICTS if counts[v]]
+    probes = summary.get("probes", 0)
+    return (f"{n} claim{'s' if n != 1 else ''}" + (": " + ", ".join(parts) if parts else "")
+            + (f"; {probes} probe{'s' if probes != 1 else ''} (findings, not counted)" if probes else ""))
 
 
 def _figure_ok(out_dir: Path | None, figure: Any) -> bool:
@@ -256,12 +257,17 @@ def summarize(results: dict, out_dir: Path | None = None, command: str | None = 
         if cid not in by_claim:
             continue
         records = [results["evidence"][i] for i in by_claim[cid]]
-        verdict, margin = claim_verdict(records), claim_margin(records)
+        verdict = claim_verdict(records, (claim.get("tested") or ["same"])[0])
+        det, stat = claim_margin(records, "deterministic"), claim_margin(records, "statistical")
         counted = [r for r in records if r["role"] in COUNTED_ROLES]
         claims[cid] = {
             "verdict": verdict,
-            "margin": margin if margin is None or math.isfinite(margin) else str(margin),
-            "margin_text": format_margin(margin, verdict),
+            "color": _label_color(verdict),
+            "probe": all(r["role"] == "probe" for r in records),
+            "tested": tested_line(claim),
+            "margin_deterministic": _finite_or_text(det),
+            "margin_statistical": _finite_or_text(stat),
+            "margin_text": _margins_text(det, stat, records),
             "passed": sum(r["verdict"] == "pass" for r in counted),
             "total": len(counted),
             "checks_text": f"{sum(r['verdict'] == 'pass' for r in counted)}/{len(counted)}",
@@ -293,7 +299,9 @@ def summarize(results: dict, out_dir: Path | None = None, command: str | None = 
         "speed": speed_lines(results),
         "timings": timing_lines(results),
         "quality": quality_lines(results),
-        "counts": _counts([c["verdict"] for c in claims.values()]),
+        "counts": _counts([c["verdict"] for c in claims.values() if not c["probe"]]),
+        "probes": sum(c["probe"] for c in claims.values()),
+        "verdict_meaning": [[v, CLAIM_VERDICT_MEANING[v]] for v in CLAIM_VERDICTS],
         "reconstructed": recon,
         "papers": list(papers.values()),
         "claims": claims,
@@ -308,16 +316,46 @@ def summarize(results: dict, out_dir: Path | None = None, command: str | None = 
     return summary
 
 
+def _finite_or_text(margin: float | None):
+    return margin if margin is None or math.isfinite(margin) else str(margin)
+
+
+def _margins_text(det: float | None, stat: float | None, records: list[dict]) -> str:
+    """'bound ×3.2, stat ×1.4' (deterministic and statistical margins kept apart); 'exact' when every counted
+    check is symbolic."""
+    parts = []
+    if det is not None:
+        parts.append(f"bound {format_margin(det, 'pass')}")
+    if stat is not None:
+        parts.append(f"stat {format_margin(stat, 'pass')}")
+    if parts:
+        return ", ".join(parts)
+    ran = [r for r in records if r["role"] in COUNTED_ROLES and r["verdict"] in ("pass", "fail")]
+    return "exact" if ran else "—"
+
+
 def _check_row(index: int, rec: dict, out_dir: Path | None) -> dict:
+    label = record_label(rec)
     return {
+        "label": label,
+        "color": _label_color(label),
+        "margin_kind": rec.get("margin_kind") or "deterministic",
         "index": index,
         "predicted": short(rec["predicted"]),
         "measured": short(rec["measured"]),
         "tolerance": short(rec["tolerance"]),
-        "margin_text": format_margin(margin_value(rec["margin"]), rec["verdict"]) + seed_margin_text(rec),
+        "margin_text": ("—" if rec["role"] == "probe" else
+                        format_margin(margin_value(rec["margin"]), rec["verdict"]) + seed_margin_text(rec)),
         "seconds": f"{float(rec['seconds'] or 0):.2f}",
         "figure_ok": _figure_ok(out_dir, rec["figure"]),
     }
+
+
+def _label_color(label: str) -> str:
+    """A colour key for the templates: verdict labels and record labels share one palette."""
+    return {"holds": "pass", "pass": "pass", "holds (weaker)": "weaker", "not reproduced": "notrep",
+            "known failure": "known", "fail": "fail", "error": "error", "not run": "skipped",
+            "finding": "finding", "finding: not met": "finding"}.get(label, "skipped")
 
 
 def seed_margin_text(rec: dict) -> str:

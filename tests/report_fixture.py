@@ -1,4 +1,4 @@
-"""A synthetic results.json (schema 1) for the report tests: two claims with every verdict and role."""
+"""A synthetic results.json (schema 2) for the report tests: two claims with every verdict and role."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ FIGURE = "figures/convergence.png"
 def _claim(cid: str, title: str, provenance: str, formula: str, formula_typst: str, notes: str = "") -> dict:
     return {"id": cid, "title": title, "statement": f"Statement of {title.lower()}.", "provenance": provenance,
             "formula": formula, "formula_typst": formula_typst, "notes": notes, "sources": ["Sec. 3"],
-            "paper": cid.split(".")[0]}
+            "paper": cid.split(".")[0], "tested": ["same", ""]}
 
 
 def _record(claim: str, name: str, verdict: str, *, role: str = "check", margin=2.0, message=None,
@@ -21,11 +21,11 @@ def _record(claim: str, name: str, verdict: str, *, role: str = "check", margin=
             "check": f"verify/demo/test_demo.py::{name}", "role": role, "description": f"{name} description",
             "predicted": predicted, "measured": measured, "tolerance": 1e-3, "tolerance_reason": f"{name} reason",
             "margin": margin, "verdict": verdict, "message": message, "params": {"n": 4}, "figure": figure,
-            "seconds": 0.25, "cases": 1}
+            "seconds": 0.25, "cases": 1, "margin_kind": "exact" if margin is None else "deterministic"}
 
 
 BASE = {
-    "schema_version": 1,
+    "schema_version": 2,
     "profile": "quick",
     "created": "2026-01-02T03:04:05+00:00",
     "environment": {"python": "3.11.7", "platform": "Linux-x86_64", "machine": "x86_64", "cpus": 2,

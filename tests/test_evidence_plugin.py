@@ -40,6 +40,13 @@ def test_skipped(evidence):
 def test_known_failure(evidence):
     evidence.describe("a claim known not to hold")
     evidence.check_le(3.0, 2.0, reason="r")
+
+from verify.evidence import not_reproduced
+
+@not_reproduced("the stated form fails here")
+def test_not_reproduced(evidence):
+    evidence.describe("the paper's form, not reproduced")
+    evidence.check_le(3.0, 2.0, reason="r")
 '''
 
 
@@ -57,17 +64,20 @@ def test_verdicts_follow_outcomes(pytester):
     result, data = _run(pytester)
     verdicts = {e["check"].split("::")[1]: e["verdict"] for e in data["evidence"]}
     assert verdicts == {"test_passes": "pass", "test_fails": "fail", "test_records_nothing": "error",
-                        "test_crashes": "error", "test_skipped": "skipped", "test_known_failure": "fail"}
+                        "test_crashes": "error", "test_skipped": "skipped", "test_known_failure": "known_failure",
+                        "test_not_reproduced": "not_reproduced"}
     fail = next(e for e in data["evidence"] if e["check"].endswith("test_fails"))
     assert fail["margin"] < 1 and "exceeds the bound" in fail["message"]
     known = next(e for e in data["evidence"] if e["check"].endswith("test_known_failure"))
-    assert known["message"].startswith("known failure (claim does not hold)") and known["margin"] < 1
+    assert known["message"].startswith("claim does not hold: AssertionError") and known["margin"] < 1
+    notrep = next(e for e in data["evidence"] if e["check"].endswith("test_not_reproduced"))
+    assert notrep["message"].startswith("not reproduced: the stated form fails here") and notrep["margin"] < 1
     assert data["not_run"] == [{"check": "test_checks.py::test_slow", "claim": "gd_cot.theorem3_2",
                                 "reason": "slow: runs in the paper profile only"}]
-    assert data["schema_version"] == 1 and data["profile"] == "quick"
+    assert data["schema_version"] == 2 and data["profile"] == "quick"
     assert "gd_cot.theorem3_2" in data["claims"]
     # test_records_nothing passes its call and errors at teardown: counted in both.
-    result.assert_outcomes(passed=2, failed=2, errors=1, skipped=1, deselected=1, xfailed=1)
+    result.assert_outcomes(passed=2, failed=2, errors=1, skipped=1, deselected=1, xfailed=2)
 
 
 def test_paper_profile_runs_slow_checks(pytester):

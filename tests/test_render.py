@@ -17,21 +17,35 @@ def rec(verdict, role="check", margin=None):
 
 
 # --- aggregation -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("records, expected", [
-    ([rec("pass"), rec("pass", "negative_control")], "pass"),
-    ([rec("pass"), rec("skipped")], "pass"),
-    ([rec("skipped"), rec("skipped")], "skipped"),       # skipped never counts as pass
-    ([], "skipped"),
-    ([rec("skipped"), rec("pass", "probe")], "skipped"),  # a probe does not make a claim pass
-    ([rec("pass"), rec("fail", "probe")], "pass"),        # nor fail
-    ([rec("pass"), rec("error", "probe")], "pass"),
-    ([rec("pass"), rec("fail")], "fail"),
-    ([rec("fail", "negative_control"), rec("pass")], "fail"),
-    ([rec("fail"), rec("error"), rec("pass")], "error"),  # error beats fail
-    ([rec("skipped"), rec("error")], "error"),
+@pytest.mark.parametrize("records, relation, expected", [
+    ([rec("pass"), rec("pass", "negative_control")], "same", "holds"),
+    ([rec("pass"), rec("pass", "negative_control")], "stronger", "holds"),
+    ([rec("pass")], "weaker", "holds (weaker)"),
+    ([rec("pass")], "different", "holds (weaker)"),
+    ([rec("pass"), rec("skipped")], "same", "holds (weaker)"),  # a skipped check: less was shown
+    ([rec("skipped"), rec("skipped")], "same", "not run"),      # skipped never counts as pass
+    ([], "same", "not run"),
+    ([rec("skipped"), rec("pass", "probe")], "same", "not run"),  # a probe does not make a claim hold
+    ([rec("pass"), rec("fail", "probe")], "same", "holds"),       # nor fail
+    ([rec("pass"), rec("error", "probe")], "same", "holds"),
+    ([rec("pass"), rec("known_failure")], "same", "known failure"),
+    ([rec("pass"), rec("not_reproduced"), rec("known_failure")], "weaker", "not reproduced"),
+    ([rec("pass"), rec("fail")], "same", "fail"),
+    ([rec("fail", "negative_control"), rec("pass"), rec("known_failure")], "same", "fail"),
+    ([rec("fail"), rec("error"), rec("pass")], "same", "error"),  # error beats fail
+    ([rec("skipped"), rec("error")], "same", "error"),
 ])
-def test_claim_verdict(records, expected):
-    assert render.claim_verdict(records) == expected
+def test_claim_verdict(records, relation, expected):
+    assert render.claim_verdict(records, relation) == expected
+
+
+@pytest.mark.parametrize("verdict, role, label", [
+    ("pass", "check", "pass"), ("pass", "probe", "finding"), ("fail", "probe", "finding: not met"),
+    ("error", "probe", "error"), ("known_failure", "check", "known failure"),
+    ("not_reproduced", "check", "not reproduced"), ("skipped", "check", "not run"),
+])
+def test_record_label_never_shows_a_probe_as_pass(verdict, role, label):
+    assert render.record_label(rec(verdict, role)) == label
 
 
 def test_claim_margin_is_min_over_counted_numeric_margins():
@@ -40,6 +54,16 @@ def test_claim_margin_is_min_over_counted_numeric_margins():
     assert render.claim_margin(records) == 2.0
     assert render.claim_margin([rec("pass", margin="inf")]) == math.inf
     assert render.claim_margin([rec("pass"), rec("pass", "probe", margin=3.0)]) is None
+    assert render.claim_margin([rec("known_failure", margin=0.3), rec("pass", margin=2.0)]) == 2.0
+
+
+def test_deterministic_and_statistical_margins_are_kept_apart():
+    records = [dict(rec("pass", margin=50.0), margin_kind="deterministic"),
+               dict(rec("pass", margin=1.3), margin_kind="statistical"), dict(rec("pass"), margin_kind="exact")]
+    assert render.claim_margin(records, "deterministic") == 50.0
+    assert render.claim_margin(records, "statistical") == 1.3
+    assert render._margins_text(50.0, 1.3, records) == "bound ×50, stat ×1.3"
+    assert render._margins_text(None, None, records[2:]) == "exact"
 
 
 @pytest.mark.parametrize("margin, verdict, text", [
@@ -62,15 +86,17 @@ def test_short_values():
 def test_summarize_counts_and_reconstruction():
     s = render.summarize(fx.results())
     assert list(s["claims"]) == ["demo.theorem1", "demo.lemma2", "demo.corollary3"]  # no evidence: not shown
-    assert s["counts"] == {"pass": 2, "fail": 1, "error": 0, "skipped": 0}
-    assert s["line"] == "3 claims: 2 pass, 1 fail"
+    assert s["counts"] == {"holds": 2, "holds (weaker)": 0, "not reproduced": 0, "known failure": 0, "fail": 1,
+                           "error": 0, "not run": 0}
+    assert s["line"] == "3 claims: 2 holds, 1 fail"
     assert s["reconstructed"] == ["demo.lemma2", "demo.corollary3"]  # reconstructed and derived; not 'paper'
     assert s["reconstructed_line"].startswith("2 of 3 claims rest on formulas not read in the paper")
     assert s["claims"]["demo.corollary3"]["warning"].startswith("Derived here, not read in the paper")
     assert s["claims"]["demo.theorem1"]["warning"] is None
     t1, l2 = s["claims"]["demo.theorem1"], s["claims"]["demo.lemma2"]
-    assert (t1["verdict"], t1["margin_text"], t1["checks_text"]) == ("pass", "×3.2e+03", "2/2")  # probe left out
+    assert (t1["verdict"], t1["margin_text"], t1["checks_text"]) == ("holds", "bound ×3.2e+03", "2/2")  # no probe
     assert (l2["verdict"], l2["checks_text"]) == ("fail", "0/2")
+    assert t1["tested"] == "Tested vs stated: same."
     assert l2["warning"] == "Reconstructed, not read in the paper: the constant 1 in n+d+1 is re-pinnable"
     assert t1["warning"] is None
     assert s["claims"]["demo.corollary3"]["margin_text"] == "exact"
@@ -80,13 +106,13 @@ def test_skipped_only_claim_is_skipped_not_pass():
     data = fx.results()
     data["evidence"] = [r for r in data["evidence"] if r["check"].endswith("test_eta_skipped")]
     s = render.summarize(data)
-    assert s["claims"]["demo.lemma2"]["verdict"] == "skipped"
-    assert s["line"] == "1 claim: 1 skipped"
+    assert s["claims"]["demo.lemma2"]["verdict"] == "not run"
+    assert s["line"] == "1 claim: 1 not run"
 
 
 # --- validation --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("change, needle", [
-    ({"schema_version": 2}, "schema_version is 2"),
+    ({"schema_version": 1}, "schema_version is 1"),
     ({"schema_version": None}, "schema_version is None"),
 ])
 def test_wrong_schema_version(tmp_path, change, needle):
@@ -128,9 +154,10 @@ def test_markdown_has_summary_sections_and_figures(rendered):
     head = md[: md.index("## Summary")]
     assert "# cot-proofcheck proof-check report" in head
     assert "2 of 3 claims rest on formulas not read in the paper" in head
-    assert "3 claims: 2 pass, 1 fail" in head
+    assert "3 claims: 2 holds, 1 fail" in head
     assert "Python 3.11.7" in head and "torch 2.13.0" in head and "Profile: `quick`" in head
-    assert "| `demo.lemma2` | Optimal step size | Statement of optimal step size. | reconstructed ⚠ | **FAIL** | ×0.5 | 0/2 |" in md
+    assert "| `demo.lemma2` | Optimal step size | Tested vs stated: same. | reconstructed ⚠ | **fail** | bound ×0.5 | 0/2 |" in md
+    assert "**finding: not met**" in md and "**PASS**" not in md  # the probe row
     assert "## A Demo Paper on Chain of Thought" in md and "Demo Conference 2026" in md
     for cid in ("demo.theorem1", "demo.lemma2", "demo.corollary3"):
         assert f"### `{cid}`" in md

@@ -46,7 +46,7 @@ def test_render_only_writes_report_and_exits_1_on_a_failing_claim(tmp_path):
     out = old_report(tmp_path / "out")
     proc = run_cli("--render-only", "--out", str(out))
     assert proc.returncode == 1, proc.stderr
-    assert proc.stdout.strip() == f"3 claims: 2 pass, 1 fail; report at {out / 'proof-check.pdf'}"
+    assert proc.stdout.strip() == f"3 claims: 2 holds, 1 fail; report at {out / 'proof-check.pdf'}"
     assert (out / "proof-check.pdf").read_bytes().startswith(b"%PDF")
     assert "## Summary" in (out / "proof-check.md").read_text()
     assert (out / "figures" / "convergence.png").is_file()
@@ -210,8 +210,8 @@ def test_timing_lines_per_step_and_per_sample(monkeypatch):
 def test_known_failures_do_not_count_as_unexpected():
     rec = lambda claim, verdict, role="check", message=None: dict(claim=claim, verdict=verdict, role=role,  # noqa: E731
                                                                   message=message)
-    records = [rec("a.t1", "pass"), rec("a.t1", "fail", message="known failure (x): boom"),
-               rec("a.t2", "fail", role="probe"), rec("a.t3", "pass")]
-    assert cli._unexpected_failures(records) == (0, 1)
-    assert cli._unexpected_failures(records + [rec("a.t3", "fail", message="AssertionError")]) == (1, 1)
-    assert cli._unexpected_failures(records + [rec("a.t2", "error")]) == (1, 1)
+    records = [rec("a.t1", "pass"), rec("a.t1", "known_failure", message="known failure: x: boom"),
+               rec("a.t2", "fail", role="probe"), rec("a.t3", "pass"), rec("a.t4", "not_reproduced")]
+    assert cli._unexpected_failures(records) == (0, 2)
+    assert cli._unexpected_failures(records + [rec("a.t3", "fail", message="AssertionError")]) == (1, 2)
+    assert cli._unexpected_failures(records + [rec("a.t2", "error")]) == (1, 2)

@@ -20,13 +20,62 @@ from typing import Any
 import numpy as np
 
 # The evidence contract, shared by the plugin that writes results.json and the report that reads it.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: claim verdict vocabulary, record verdicts known_failure / not_reproduced, margin_kind, Claim.tested
 ROLES = ("check", "negative_control", "probe")
 # Record verdicts. ``known_failure``: a strict xfail marked with :func:`known_failure` (an expected failure
 # inside the reconstruction); ``not_reproduced``: a strict xfail marked with :func:`not_reproduced` (the
 # paper's stated form fails here, for a reason the suite gives). Neither is a regression; both are shown.
 VERDICTS = ("pass", "fail", "error", "skipped", "known_failure", "not_reproduced")
 EXPECTED_FAILURES = {"known failure": "known_failure", "not reproduced": "not_reproduced"}
+
+
+COUNTED_ROLES = ("check", "negative_control")  # probes carry a finding and never count toward a claim's verdict
+
+# Claim verdicts, in the order the summary lists them. EXPECTED ones leave the exit status at 0.
+CLAIM_VERDICTS = ("holds", "holds (weaker)", "not reproduced", "known failure", "fail", "error", "not run")
+EXPECTED_CLAIM_VERDICTS = ("holds", "holds (weaker)", "not reproduced", "known failure", "not run")
+CLAIM_VERDICT_MEANING = {
+    "holds": "the paper's statement, as tested, passed",
+    "holds (weaker)": "what passed is weaker than the statement; the claim's tested-vs-stated line names the "
+                      "missing part",
+    "not reproduced": "the stated form fails here; the failing check gives the suite's explanation",
+    "known failure": "an expected failure inside the suite's reconstruction (not a regression)",
+    "fail": "an unexpected failure",
+    "error": "a check crashed",
+    "not run": "no counted check ran (skipped, or not in this profile)",
+}
+MARGIN_KINDS = ("deterministic", "statistical", "exact")
+
+
+def claim_verdict(records: list[dict], relation: str = "same") -> str:
+    """One claim's verdict from its records (``to_json`` dicts) and its tested-vs-stated relation.
+
+    error > fail > not run (no counted record ran) > not reproduced > known failure > holds (weaker) > holds.
+    Probes never count. A claim holds only "weaker" when its relation is weaker or different, or when some of its
+    counted checks were skipped (what passed is then less than what the claim's checks test)."""
+    verdicts = [r["verdict"] for r in records if r["role"] in COUNTED_ROLES]
+    if "error" in verdicts:
+        return "error"
+    if "fail" in verdicts:
+        return "fail"
+    if all(v == "skipped" for v in verdicts):  # also when there are none
+        return "not run"
+    if "not_reproduced" in verdicts:
+        return "not reproduced"
+    if "known_failure" in verdicts:
+        return "known failure"
+    if relation in ("weaker", "different") or "skipped" in verdicts:
+        return "holds (weaker)"
+    return "holds"
+
+
+def record_label(rec: dict) -> str:
+    """How one record's verdict is shown: probes carry a finding ("finding", or "finding: not met" when the
+    probe's own expectation failed), never a pass; skipped records read "not run"."""
+    v = rec["verdict"]
+    if rec["role"] == "probe" and v in ("pass", "fail"):
+        return "finding" if v == "pass" else "finding: not met"
+    return {"known_failure": "known failure", "not_reproduced": "not reproduced", "skipped": "not run"}.get(v, v)
 
 
 def known_failure(reason: str):
@@ -119,6 +168,7 @@ class Evidence:
     seconds: float = 0.0
     cases: int = 0
     stat_tests: list = field(default_factory=list)  # every statistical test of this record (verify.stats)
+    statistical: bool = False  # the margin is a confidence-interval ratio (set by check_stat or statistical=True)
     _start: float = field(default_factory=time.perf_counter, repr=False)
 
     # --- description -------------------------------------------------------------------------------
@@ -143,16 +193,22 @@ class Evidence:
             self.tolerance_reason = reason
         return worse
 
-    def check_le(self, measured: float, bound: float, *, reason: str, predicted: Any = None, what: str = ""):
-        """Assert ``measured <= bound`` (e.g. an error below a derived bound)."""
+    def check_le(self, measured: float, bound: float, *, reason: str, predicted: Any = None, what: str = "",
+                 statistical: bool = False):
+        """Assert ``measured <= bound`` (e.g. an error below a derived bound). ``statistical``: the bound or the
+        measured value is a confidence limit (the margin is then reported as statistical, not deterministic)."""
+        self.statistical |= statistical
         measured, bound = float(measured), float(bound)
         ok = math.isfinite(measured) and measured <= bound
         m = _margin(bound, measured) if math.isfinite(measured) and math.isfinite(bound) else (math.inf if ok else 0.0)
         self._keep(m, measured, predicted, bound, reason)
         assert ok, f"{what or 'measured'} = {measured:.6g} exceeds the bound {bound:.6g} ({reason})"
 
-    def check_ge(self, measured: float, threshold: float, *, reason: str, predicted: Any = None, what: str = ""):
-        """Assert ``measured >= threshold`` (negative controls: an error must be large)."""
+    def check_ge(self, measured: float, threshold: float, *, reason: str, predicted: Any = None, what: str = "",
+                 statistical: bool = False):
+        """Assert ``measured >= threshold`` (negative controls: an error must be large); ``statistical`` as in
+        :meth:`check_le`."""
+        self.statistical |= statistical
         measured, threshold = float(measured), float(threshold)
         ok = (not math.isnan(measured)) and measured >= threshold
         m = _margin(measured, threshold) if math.isfinite(measured) and math.isfinite(threshold) else (
@@ -160,8 +216,11 @@ class Evidence:
         self._keep(m, measured, predicted, threshold, reason)
         assert ok, f"{what or 'measured'} = {measured:.6g} is below the threshold {threshold:.6g} ({reason})"
 
-    def check_close(self, measured: float, predicted: float, tol: float, *, reason: str, what: str = ""):
-        """Assert ``|measured - predicted| <= tol`` (e.g. a confidence interval contains the closed form)."""
+    def check_close(self, measured: float, predicted: float, tol: float, *, reason: str, what: str = "",
+                    statistical: bool = False):
+        """Assert ``|measured - predicted| <= tol`` (e.g. a confidence interval contains the closed form);
+        ``statistical`` as in :meth:`check_le`."""
+        self.statistical |= statistical
         measured, predicted, tol = float(measured), float(predicted), float(tol)
         diff = abs(measured - predicted)
         ok = math.isfinite(diff) and diff <= tol
@@ -198,6 +257,7 @@ class Evidence:
                 m = _margin(test.lo, test.opposite)
             ok = test.rejected
         m = m if math.isfinite(m) or ok else 0.0
+        self.statistical = True
         entry = {**test.to_json(), "expect": expect, "seed": seed, "margin": m, "holm": None}
         self.stat_tests.append(to_jsonable(entry))
         self._keep(m, {"estimate": test.estimate, "interval": [test.low, test.high]}, predicted,
@@ -228,6 +288,14 @@ class Evidence:
         return self.figure
 
     # --- output ------------------------------------------------------------------------------------
+    @property
+    def margin_kind(self) -> str:
+        """'statistical' (a confidence-interval ratio), 'deterministic' (a derived bound or round-off) or
+        'exact' (a symbolic identity: no margin)."""
+        if self.statistical:
+            return "statistical"
+        return "exact" if self.margin is None else "deterministic"
+
     def to_json(self) -> dict:
         return {
             "claim": self.claim,
@@ -242,6 +310,7 @@ class Evidence:
             "tolerance": self.tolerance,
             "tolerance_reason": self.tolerance_reason,
             "margin": to_jsonable(self.margin),
+            "margin_kind": self.margin_kind,
             "verdict": self.verdict,
             "message": self.message,
             "params": self.params,
