@@ -139,7 +139,8 @@ def test_mc_loss_along_eta_matches_closed_form(evidence, profile):
     for eta in etas:
         m, se = mean_and_se(per[eta])
         means.append(m), ses.append(se)
-        evidence.check_close(m, closed(eta), z * se, reason=ci_reason(len(etas), samples), what=f"L(eta={eta})")
+        evidence.check_close(m, closed(eta), z * se, reason=ci_reason(len(etas), samples), what=f"L(eta={eta})",
+                             statistical=True)
     eta_star, min_loss = no_cot_optimum(n, d)
     grid = np.linspace(0.5 * etas[0], 1.1 * etas[-1], 200)
     fig, ax = plt.subplots(figsize=(6, 3.8))
@@ -168,7 +169,7 @@ def test_mc_argmin_is_eta_star(evidence, profile):
     evidence.describe("Monte Carlo: the minimiser of the empirical loss over eta (a ratio of sample means) agrees "
                       "with eta* = n/(n+d+1) within its delta-method CI", n=n, d=d, samples=samples)
     evidence.check_close(eta_hat, eta_star, z_value() * se, reason=ci_reason(1, samples) + " (delta method)",
-                         what="empirical argmin")
+                         what="empirical argmin", statistical=True)
 
 
 def test_negative_control_argmin_rejects_wrong_step(evidence, profile):
@@ -177,7 +178,7 @@ def test_negative_control_argmin_rejects_wrong_step(evidence, profile):
     evidence.describe("negative control: the same CI must exclude the step n/(n+d) (the '+1' dropped)",
                       role="negative_control", n=n, d=d, samples=samples, wrong_eta=wrong)
     evidence.check_ge(abs(eta_hat - wrong), z_value() * se, reason="must lie outside the argmin's CI",
-                      what="|argmin - n/(n+d)|", predicted=wrong)
+                      what="|argmin - n/(n+d)|", predicted=wrong, statistical=True)
 
 
 # ---------------------------------------------------------------------------------------------- trained

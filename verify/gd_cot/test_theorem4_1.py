@@ -207,7 +207,7 @@ def test_sampled_coefficients_agree_with_exact_moments(evidence, k):
         floor = 2 * gamma(64) * float(np.abs(np.array(flow.coeffs) * basis).sum())  # cancellation near L = 0
         evidence.check_close(flow.loss(y), exact.loss([a, b]), z * se + floor, what=f"L at (a, b) = ({a}, {b})",
                              reason=(f"99% CI of the sample mean, Bonferroni over {len(points)} points (z = {z:.2f}), "
-                                     "plus the float64 cancellation bound 2 gamma_64 sum |c_i phi_i|"))
+                                     "plus the float64 cancellation bound 2 gamma_64 sum |c_i phi_i|"), statistical=True)
 
 
 def test_wishart_moments_exact(evidence):

@@ -291,10 +291,10 @@ def _check_follows(evidence, profile):
                           reason=(f"tolerance = |Euler_pop(lr) - ODE| (computed) + 1e-7 + z SE, z = {e['z_iso']:.2f} "
                                   "(99%, Bonferroni over 2 x checkpoints), SE = first-order linear response of the "
                                   f"trajectory to the per-task gradient spread; detects a time-scale error of "
-                                  f"{resolution:.1%}"))
+                                  f"{resolution:.1%}"), statistical=True)
         evidence.check_le(e["all"], 1.0, what=f"seed {r['seed']}: max |entry error| / tolerance (t = {e['t_all']})",
                           reason=(f"every entry of V31, W13; tolerance = Euler (diagonal) + 1e-7 + z SE per entry, "
-                                  f"z = {e['z_all']:.2f} (99%, Bonferroni over 2 d^2 x checkpoints)"))
+                                  f"z = {e['z_all']:.2f} (99%, Bonferroni over 2 d^2 x checkpoints)"), statistical=True)
     evidence.save_figure(_figure(runs[0]), "gd_cot_theorem4_1_torch_vs_ode")
 
 
@@ -320,7 +320,7 @@ def test_negative_control_time_scale(evidence):
         e = _errors(r, ode)
         evidence.check_ge(e["iso"], 1.0, what=f"seed {r['seed']}: max |iso error| / tolerance",
                           reason=f"the same tolerance as the check must reject a {TIME_NEAR_MISS:.0%} time-scale "
-                                 "error (5% is below this check's resolution at N = 1000)")
+                                 "error (5% is below this check's resolution at N = 1000)", statistical=True)
 
 
 def test_negative_control_moment_5pct(evidence):
@@ -332,7 +332,8 @@ def test_negative_control_moment_5pct(evidence):
     for r in runs:
         e = _errors(r, ode)
         evidence.check_ge(e["iso"], 1.0, what=f"seed {r['seed']}: max |iso error| / tolerance",
-                          reason="the same tolerance as the check must reject a 5% error in one loss coefficient")
+                          reason="the same tolerance as the check must reject a 5% error in one loss coefficient",
+                          statistical=True)
 
 
 def _figure(run):

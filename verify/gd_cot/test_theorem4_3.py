@@ -122,7 +122,7 @@ def test_dense_gradient_at_reduced_optimum(evidence, profile):
                            grad_Wyy=[float(m[-1]), float(se[-1])], t_by_entry=t.reshape(2, D + 1, D + 1).round(2).tolist())
     evidence.check_le(float(np.abs(t).max()), crit, what="max |t| over the 72 dense gradient entries",
                       reason=f"Bonferroni two-sided t_(1 - 0.01/144, {chunks - 1}); detects a gradient entry of about "
-                             f"{crit + 2.33:.1f} of its chunk SE")
+                             f"{crit + 2.33:.1f} of its chunk SE", statistical=True)
 
 
 @lru_cache(maxsize=None)
