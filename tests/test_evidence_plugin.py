@@ -80,6 +80,37 @@ def test_verdicts_follow_outcomes(pytester):
     result.assert_outcomes(passed=2, failed=2, errors=1, skipped=1, deselected=1, xfailed=2)
 
 
+STAT_CHECKS = '''
+import numpy as np
+import pytest
+from verify.stats import mean_le
+
+pytestmark = pytest.mark.claim("gd_cot.theorem3_1")
+
+@pytest.mark.parametrize("shift", [0.0, 0.5, 0.95])
+def test_stat(evidence, shift):
+    evidence.describe("a one-sided paired test", seeds=[0, 1, 2])
+    x = np.random.default_rng(int(10 * shift)).normal(shift, 0.1, 50)
+    evidence.check_stat(mean_le(x, 1.0), seed=0)
+'''
+
+
+def test_xdist_run_gives_the_serial_results(pytester):
+    """Under pytest-xdist (-n 2) the workers' records reach the controller: results.json has the same records,
+    in the same order, with the same Holm family, as a serial run (timings excepted)."""
+    pytester.makepyfile(test_stats_demo=STAT_CHECKS)
+    _, serial = _run(pytester)
+    _, parallel = _run(pytester, "-n", "2")
+
+    def strip(data):
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in data["evidence"]]
+
+    assert len(serial["evidence"]) == 10  # 7 records of CHECKS (the slow one deselected) + 3
+    assert strip(parallel) == strip(serial)
+    assert parallel["not_run"] == serial["not_run"] and parallel["family"] == serial["family"]
+    assert serial["family"]["size"] == 3 and "@" not in "".join(r["check"] for r in parallel["evidence"])
+
+
 def test_paper_profile_runs_slow_checks(pytester):
     _, data = _run(pytester, "--proofcheck-profile", "paper", "-k", "slow")
     assert [e["verdict"] for e in data["evidence"]] == ["pass"] and data["not_run"] == []

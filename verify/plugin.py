@@ -44,6 +44,11 @@ _EVIDENCE = pytest.StashKey[list]()
 _NOT_RUN = pytest.StashKey[list]()
 _FIGDIR = pytest.StashKey[Path]()
 _FAMILY = pytest.StashKey[dict]()
+_REMOTE = pytest.StashKey[dict]()  # pytest-xdist controller: what the workers sent (records, not_run, timings)
+
+
+def _is_worker(config) -> bool:
+    return hasattr(config, "workerinput")
 
 
 def pytest_addoption(parser):
@@ -64,6 +69,10 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: paper-scale check; runs only with --proofcheck-profile paper")
     config.stash[_EVIDENCE] = []
     config.stash[_NOT_RUN] = []
+    config.stash[_REMOTE] = {"records": [], "not_run": [], "timings": []}
+    if config.pluginmanager.hasplugin("xdist") and not _is_worker(config) and config.option.numprocesses \
+            and config.option.dist == "load":
+        config.option.dist = "loadgroup"  # keep each group of checks that share a cached training on one worker
     out = config.getoption("--evidence-out")
     config.stash[_FIGDIR] = (Path(out).parent if out else Path(tempfile.mkdtemp(prefix="proofcheck-"))) / "figures"
     only = config.getoption("--only")
@@ -103,12 +112,25 @@ def pytest_collection_modifyitems(config, items):
         elif item.get_closest_marker("slow") and profile != "paper":
             drop.append(item)
             config.stash[_NOT_RUN].append(
-                {"check": item.nodeid, "claim": claim, "reason": "slow: runs in the paper profile only"})
+                {"check": _nodeid(item), "claim": claim, "reason": "slow: runs in the paper profile only"})
         else:
             keep.append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+    for i, item in enumerate(items):
+        item._proofcheck_order = i
+        if _is_worker(config):
+            # one xdist group per module, or per XDIST_GROUP when modules share a cached training
+            group = getattr(getattr(item, "module", None), "XDIST_GROUP", None) or item.nodeid.split("::")[0]
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def _nodeid(item) -> str:
+    """The item's node id without the '@group' suffix pytest-xdist's loadgroup adds (ids match a serial run)."""
+    mark = item.get_closest_marker("xdist_group")
+    suffix = f"@{mark.args[0] if mark.args else mark.kwargs.get('name')}" if mark else None
+    return item.nodeid[: -len(suffix)] if suffix and item.nodeid.endswith(suffix) else item.nodeid
 
 
 @pytest.fixture(autouse=True)
@@ -133,7 +155,7 @@ def profile(request) -> str:
 def _new_evidence(item, claim_id: str) -> Evidence:
     claim = claim_registry.get(claim_id)
     return Evidence(claim=claim.id, paper=claim.paper, statement=claim.statement, provenance=claim.provenance,
-                    check=item.nodeid, figures_dir=item.config.stash[_FIGDIR])
+                    check=_nodeid(item), figures_dir=item.config.stash[_FIGDIR])
 
 
 @pytest.fixture
@@ -190,7 +212,29 @@ def _short(excinfo) -> str | None:
 def pytest_runtest_teardown(item, nextitem):
     ev = getattr(item, "_proofcheck_evidence", None)
     if ev is not None and ev not in item.config.stash[_EVIDENCE]:
+        ev._order = getattr(item, "_proofcheck_order", 0)
         item.config.stash[_EVIDENCE].append(ev)
+
+
+# --- pytest-xdist: workers send their records to the controller at the end ---------------------------
+def _records(config) -> list[dict]:
+    """Every record of the run as JSON dicts, in collection order (the same order as a serial run)."""
+    local = [(getattr(ev, "_order", 0), ev.to_json()) for ev in config.stash[_EVIDENCE]]
+    both = local + [tuple(r) for r in config.stash[_REMOTE]["records"]]
+    return [rec for _, rec in sorted(both, key=lambda pair: pair[0])]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """Controller: collect what one worker sent (its records, not-run list and training timings)."""
+    out = getattr(node, "workeroutput", None) or {}
+    if "proofcheck" not in out:
+        return
+    sent = json.loads(out["proofcheck"])
+    remote = node.config.stash[_REMOTE]
+    remote["records"].extend(sent["records"])
+    remote["not_run"].extend(n for n in sent["not_run"] if n not in remote["not_run"])
+    remote["timings"].extend(sent["timings"])
 
 
 def environment() -> dict:
@@ -206,50 +250,57 @@ def environment() -> dict:
             "machine": platform.machine(), "cpus": os.cpu_count(), **versions}
 
 
-def family_control(records: list[Evidence], alpha: float = 1 - CONFIDENCE) -> dict:
+def family_control(records: list[dict], alpha: float = 1 - CONFIDENCE) -> dict:
     """Holm's procedure over every passing statistical test of the run (role 'check', expect 'pass').
 
-    A record with a test that Holm does not reject (its 'criterion violated' hypothesis) is failed
-    family-wise. Negative controls are not in the family: they must reject a near miss at the per-check level,
-    the most lenient for the near miss, so no adjustment could make them easier. Returns the family summary.
+    ``records``: the run's records as JSON dicts (changed in place). A record with a test that Holm does not
+    reject (its 'criterion violated' hypothesis) is failed family-wise. Negative controls are not in the family:
+    they must reject a near miss at the per-check level, the most lenient for the near miss, so no adjustment
+    could make them easier. Returns the family summary.
     """
-    members = [(ev, t) for ev in records if ev.role == "check" and ev.verdict == "pass"
-               for t in ev.stat_tests if t["expect"] == "pass"]
+    members = [(rec, t) for rec in records if rec["role"] == "check" and rec["verdict"] == "pass"
+               for t in rec["stat_tests"] if t["expect"] == "pass"]
     rejected = holm([t["p_value"] for _, t in members], alpha) if members else []
     failed = []
-    for (ev, t), ok in zip(members, rejected):
+    for (rec, t), ok in zip(members, rejected):
         t["holm"] = bool(ok)
-        if not ok and ev.verdict == "pass":
-            ev.verdict = "fail"
-            ev.message = (f"fails the family-wise (Holm) control over {len(members)} statistical tests: "
-                          f"p = {t['p_value']:.3g}")
-            failed.append(ev.check)
+        if not ok and rec["verdict"] == "pass":
+            rec["verdict"] = "fail"
+            rec["message"] = (f"fails the family-wise (Holm) control over {len(members)} statistical tests: "
+                              f"p = {t['p_value']:.3g}")
+            failed.append(rec["check"])
     return {"method": "Holm", "alpha": alpha, "per_check_confidence": CONFIDENCE, "size": len(members),
             "failed": failed}
 
 
 def pytest_sessionfinish(session, exitstatus):
-    records = session.config.stash[_EVIDENCE]
+    config = session.config
+    if _is_worker(config):
+        config.workeroutput["proofcheck"] = json.dumps({
+            "records": [[getattr(ev, "_order", 0), ev.to_json()] for ev in config.stash[_EVIDENCE]],
+            "not_run": config.stash[_NOT_RUN], "timings": timings.collected()})
+        return
+    records = _records(config)
     family = family_control(records)
-    session.config.stash[_FAMILY] = family
+    config.stash[_FAMILY] = family
     if family["failed"] and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    out = session.config.getoption("--evidence-out")
+    out = config.getoption("--evidence-out")
     if not out:
         return
-    # A teardown error after a passing call must not leave a 'pass' behind.
+    not_run = config.stash[_NOT_RUN] + [n for n in config.stash[_REMOTE]["not_run"] if n not in config.stash[_NOT_RUN]]
     payload = {
         "schema_version": SCHEMA_VERSION,
-        "profile": session.config.getoption("--proofcheck-profile"),
+        "profile": config.getoption("--proofcheck-profile"),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "environment": environment(),
         "command": " ".join(["pytest", *sys.argv[1:]]),
         "claims": {cid: c.to_json() for cid, c in claim_registry.claims().items()},
         "papers": {pid: vars(p) for pid, p in claim_registry.papers().items()},
         "family": family,
-        "evidence": [ev.to_json() for ev in records],
-        "not_run": session.config.stash[_NOT_RUN],
-        "timings": timings.collected(),
+        "evidence": records,
+        "not_run": sorted(not_run, key=lambda n: n["check"]),
+        "timings": timings.collected() + config.stash[_REMOTE]["timings"],
     }
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,7 @@ from verify.gd_cot.helpers import (
 )
 
 pytestmark = pytest.mark.claim("gd_cot.figure2")
+XDIST_GROUP = "gd_cot.trained_cot"  # shares helpers.trained_cot's cached trainings (one pytest-xdist worker)
 
 FAR_BELOW = 0.25  # stated reading of "far below": the CoT loss is at most a quarter of the no-CoT loss
 
