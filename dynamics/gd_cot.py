@@ -138,7 +138,7 @@ def rollout_gap_to_gd(model: LSA, X: torch.Tensor, w_star: torch.Tensor, targets
 # =========================================================================================================
 # Section 4: the reduced model (V31 = A, W13 = B, W24 = -1) and its population gradient flow
 # =========================================================================================================
-# Population CoT loss of the reduced model, digest section 7.2 [D]:
+# Population CoT loss of the reduced model, docs/provenance/gd_cot.md §7.2 [D]:
 #     L(A, B) = LOSS * sum_{i<k} E_S || A S K_i - eta S P^i ||_F^2,   K_i = (B - I) - B P^i,   P = I - eta S
 # (E over w* ~ N(0, I) taken: E||M w*||^2 = ||M||_F^2); teacher forcing, GD-iterate targets, i = 0..k-1.
 # Gradient flow: d(A, B)/dt = -grad L.
@@ -157,7 +157,8 @@ def _exact_eta(eta) -> sp.Rational:
 
 @lru_cache(maxsize=None)
 def scalar_loss_symbolic(k: int):
-    r"""Scalar model A = aI, B = bI: L(a, b) = LOSS * sum_{i<k} E sum_j lambda_j^2 r_ij^2, digest section 7.2 [D],
+    r"""Scalar model A = aI, B = bI: L(a, b) = LOSS * sum_{i<k} E sum_j lambda_j^2 r_ij^2,
+    docs/provenance/gd_cot.md §7.2 [D],
 
         r_ij = a (b - 1) - (a b + eta) (1 - eta lambda_j)^i,      lambda_j = eig(S).
 
@@ -303,7 +304,7 @@ class ReducedFlow:
     coefficients from a fixed Wishart sample of ``n_samples`` draws, standard errors in ``coeff_se``).
     State y = (a, b), a and b of length 1 (scalar) or d (eigenspace). Time is that of the matrix flow
     dA/dt = -grad_A L, dB/dt = -grad_B L: for A = aI the Frobenius metric gives da/dt = -(1/d) dL/da (the
-    digest's scalar ODE drops the 1/d, a rescaling of time).
+    scalar ODE of docs/provenance/gd_cot.md §7.2 drops the 1/d, a rescaling of time).
     """
     d: int
     n: int
@@ -372,7 +373,8 @@ class ReducedFlow:
         return -self.hessian(y) / self.metric
 
     def fixed_point(self) -> np.ndarray:
-        """The predicted limit (A, B) = (-eta I, I) of Theorem 4.1 (stand-in target, digest section 7.4 [D])."""
+        """The predicted limit (A, B) = (-eta I, I) of Theorem 4.1
+        (stand-in target, docs/provenance/gd_cot.md §7.4 [D])."""
         return np.concatenate([np.full(self.dim, -self.eta), np.ones(self.dim)])
 
 
@@ -406,7 +408,8 @@ def scalar_eval_loss(a: float, b: float, k: int, eta: float, moments) -> float:
         e_k = q_k(S) w*,  q_k(s) = -(1 + a b s)^k + (a b - a) s sum_{j<k} (1 + a b s)^j,
         L_eval = LOSS * E tr q_k(S)^2 = LOSS * sum_m [q_k^2]_m mu_m       (mu_m = E tr S^m).
 
-    From the reduced forward map w_(i+1) = (I + A S B) w_i - A S w*, digest section 5 [D]; at (a, b) = (-eta, 1)
+    From the reduced forward map w_(i+1) = (I + A S B) w_i - A S w*, docs/provenance/gd_cot.md §5 [D]; at
+    (a, b) = (-eta, 1)
     this is LOSS * E tr (I - eta S)^{2k} (Theorems 3.2 / 4.1).
     """
     P = np.polynomial.Polynomial
@@ -420,7 +423,7 @@ ASSUMPTION_41_SPREAD = (0.5, 1.5)  # reconstructed: eigenvalues of A(0) = B(0) a
 
 
 def assumption41_init(flow: ReducedFlow, init_scale: float, seed: int = 0) -> np.ndarray:
-    r"""Initial state of the reconstructed Assumption 4.1 (digest section 7.3: hints only [?]).
+    r"""Initial state of the reconstructed Assumption 4.1 (docs/provenance/gd_cot.md §7.3: hints only [?]).
 
     A(0) = V31(0) and B(0) = W13(0) share one eigenbasis and the same eigenvalues (Reviewer 1), at scale
     sigma = ``init_scale`` (Reviewer 1 asks whether sigma < 1/2): a_j(0) = b_j(0) = sigma u_j with u_j drawn
@@ -491,7 +494,7 @@ def progress_fraction(x: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.n
 
 def stage_times(traj: Trajectory, a_end, b_end, level: float = 0.5) -> tuple[float, float]:
     """First times at which a, then b, have covered ``level`` of their way to (a_end, b_end) (interpolated on
-    the grid). Two stages (digest section 7.2): a (V31) moves first while b (W13) stays near its start."""
+    the grid). Two stages (docs/provenance/gd_cot.md §7.2): a (V31) moves first while b (W13) stays near its start."""
     out = []
     for x, end in ((traj.a, a_end), (traj.b, b_end)):
         frac = progress_fraction(x, x[0], np.broadcast_to(end, x[0].shape))

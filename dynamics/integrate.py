@@ -1,7 +1,8 @@
 """python -m dynamics.integrate: integrate the reduced gradient-flow ODE of the CoT objective (Section 4).
 
 Default: ``--eigenspace`` at d=10, n=20, k=10, eta=0.1, init scale 0.1, t_max 1000 (a small eta keeps
-E||w_k - w*||^2 away from the fixed-eta divergence, digest section 5). Prints a table of time, per-eigendirection
+E||w_k - w*||^2 away from the fixed-eta divergence, docs/provenance/gd_cot.md §5). Prints a table of time,
+per-eigendirection
 (a_j, b_j) = (V31, W13) and loss, then the limit against the predicted fixed point (-eta I, I).
 ``--json PATH`` writes the trajectory, ``--plot PATH`` a PNG with the two stages marked.
 """

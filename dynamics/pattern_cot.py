@@ -1,6 +1,7 @@
 r"""Li et al. (ICLR 2025): SGD training of the softmax CoT model, with the attention-mass categories tracked.
 
-Training [S-ICLR p.9; digest 4]: minimise (1/N) sum_n (1/2)||z^n - F(Psi; P^n)||^2 by mini-batch SGD, fresh
+Training [S-ICLR p.9; docs/provenance/pattern_cot.md §4]: minimise (1/N) sum_n (1/2)||z^n - F(Psi; P^n)||^2 by
+mini-batch SGD, fresh
 prompts every step (N = B T [I]), constant step size eta ([NF]). Every prompt is a fresh training task (K random
 permutations of the M TRR patterns, so every pattern is equally likely at every step), query patterns cycle
 through all M patterns in each batch (Theorem 1's balance), and all K reasoning steps of a prompt are trained at

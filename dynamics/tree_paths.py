@@ -1,6 +1,6 @@
 r"""Yang–Huang–Liang–Chi: training dynamics of the backward and forward models (reconstruction [R]).
 
-Backward (Theorem 3, digest section 6.2). The population loss over relabelled perfect binary trees is
+Backward (Theorem 3, docs/provenance/tree_paths.md §6.2). The population loss over relabelled perfect binary trees is
 permutation-equivariant, so GD from B = 0 keeps H = A^T B A in the commutant H = alpha I + beta (J - I). For a
 depth-m tree (n = 2^{m+1} - 1 = S labels, all used) at step k = 0..m-1:
 
@@ -295,7 +295,7 @@ def train_forward(m: int, S: int, lr: float, steps: int, batch: int, *, seed: in
 
 @lru_cache(maxsize=None)
 def backward_asymptotics(m: int) -> dict[str, sp.Expr]:
-    """Large-alpha behaviour of the reduced backward GD (digest section 6.2, derived here).
+    """Large-alpha behaviour of the reduced backward GD (docs/provenance/tree_paths.md §6.2, derived here).
 
     With x = e^{-alpha}, L = x^2 F(beta) + O(x^3), F = lim_{x -> 0} L / x^2. The reduced map moves
     (alpha, beta) along d beta / d alpha = (dL/dbeta) / ((S - 1) dL/dalpha) -> r(beta) = F'(beta) / (-2 (S - 1) F(beta)).

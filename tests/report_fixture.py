@@ -33,7 +33,7 @@ BASE = {
                     "hypothesis": "6", "pytest": "9", "matplotlib": "3", "typst": "0.15.2"},
     "command": "pytest verify -q --proofcheck-profile quick",
     "papers": {"demo": {"id": "demo", "title": "A Demo Paper on Chain of Thought", "authors": "A. Author, B. Author",
-                        "venue": "Demo Conference 2026", "digest": "../shared/theory/demo.md"}},
+                        "venue": "Demo Conference 2026", "digest": "docs/provenance/demo.md"}},
     "claims": {
         "demo.theorem1": _claim("demo.theorem1", "Gradient step", "paper", "w_{i+1} = w_i - eta S (w_i - w*)",
                                 "w_(i+1) = w_i - eta S (w_i - w^*)"),

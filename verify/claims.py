@@ -26,7 +26,7 @@ class Paper:
     title: str
     authors: str
     venue: str
-    digest: str  # path of the theory digest, relative to the repo's parent (../shared/theory/...)
+    digest: str  # the paper's provenance page, relative to the repo root: docs/provenance/<paper>.md
 
 
 @dataclass(frozen=True)

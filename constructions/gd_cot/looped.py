@@ -1,6 +1,7 @@
 r"""Theorem 4.3 (reconstructed): the optimum of the looped LSA over its own parameters, reduced by symmetry.
 
-Model (:class:`constructions.gd_cot.torch_model.LoopedLSA`, digest section 7.6 [?]): Z = [[X, x_q], [y^T, 0]],
+Model (:class:`constructions.gd_cot.torch_model.LoopedLSA`, docs/provenance/gd_cot.md §7.6 [?]): Z = [[X, x_q], [y^T,
+0]],
 L loops of Z <- Z + V Z M Z^T W Z / n with shared V, W in R^{(d+1) x (d+1)}, M = diag(1, .., 1, 0), prediction
 y_hat = -Z[d, -1], loss E (y_hat - y_q)^2 (no 1/2), x, x_q, w* ~ N(0, I_d), y = X^T w*.
 

@@ -1,6 +1,6 @@
 r"""Huang–Wang–Lee (ICLR 2025): embedding, one-layer linear self-attention, CoT rollout, GD iterates (numpy).
 
-Setting (digest ``shared/theory/gd_cot.md`` sections 1-3, [P-2603]): x_i ~ N(0, I_d), w* ~ N(0, I_d),
+Setting (docs/provenance/gd_cot.md §1, §2, §3 [P-2603]): x_i ~ N(0, I_d), w* ~ N(0, I_d),
 y_i = <w*, x_i>, X = [x_1 | ... | x_n] in R^{d x n}, S = X X^T / n. A token column has row blocks
 (x, y, w, 1) of sizes (d, 1, d, 1), D = 2d + 2.
 
@@ -16,7 +16,8 @@ import numpy as np
 
 from constructions.errors import ProofCheckError, positive_float, positive_int
 
-# Reported losses are LOSS_FACTOR * E||w_hat - w*||^2. The digest [?] says the paper's losses probably carry
+# Reported losses are LOSS_FACTOR * E||w_hat - w*||^2. Per docs/provenance/gd_cot.md §4 [?] the paper's losses
+# probably carry
 # the 1/2 (as arXiv 2603.01293 does); re-pin here if the paper's text says otherwise.
 LOSS_FACTOR = 0.5
 
@@ -91,7 +92,7 @@ def estimates(Zk: np.ndarray, n: int) -> np.ndarray:
 def gd_iterates(X: np.ndarray, w_star: np.ndarray, eta: float, k: int) -> np.ndarray:
     """GD on L_n(w) = (1/2n) sum_j (w^T x_j - y_j)^2 from w_0 = 0: w_{i+1} = w_i - eta S (w_i - w*).
 
-    Digest section 4 [P-rev]/[D]. Returns (..., k+1, d): w_0, ..., w_k. S is never formed:
+    docs/provenance/gd_cot.md §4 [P-rev]/[D]. Returns (..., k+1, d): w_0, ..., w_k. S is never formed:
     the step is computed as w - eta * X (X^T (w - w*)) / n (the grouping the round-off bound assumes).
     """
     eta = positive_float(eta, "eta", "the GD step size")
@@ -138,7 +139,7 @@ def sparse_pattern(d: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def no_cot_decomposition(V: np.ndarray, W: np.ndarray, d: int) -> dict[str, np.ndarray]:
-    r"""Odd/even split of the no-CoT output of a dense LSA (Theorem 3.1, digest section 6, [D]).
+    r"""Odd/even split of the no-CoT output of a dense LSA (Theorem 3.1, docs/provenance/gd_cot.md §6 [D]).
 
     With w_0 = 0 and u = W[:, -1] = (u_x, u_y, u_w, u_1):
         w_hat = M S w*  +  [V31 S u_x + u_y V32 (w*^T S w*) + V34 u_1 / n],   M = u_y V31 + V32 u_x^T.

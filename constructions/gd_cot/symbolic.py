@@ -35,7 +35,7 @@ def expected_SMS(M: sp.Matrix, Sigma: sp.Matrix, n) -> sp.Matrix:
 
     Derived from the fourth-moment identity E[g g^T A g g^T] = A + A^T + tr(A) I for g ~ N(0, I)
     (checked exactly by :func:`fourth_moment_identity`) and S = (1/n) sum_i x_i x_i^T with independent x_i:
-    E[SMS] = (1/n) E[x x^T M x x^T] + ((n-1)/n) Sigma M Sigma. Digest section 6 [D].
+    E[SMS] = (1/n) E[x x^T M x x^T] + ((n-1)/n) Sigma M Sigma. docs/provenance/gd_cot.md §6 [D].
     """
     return (n + 1) / sp.S(n) * Sigma * M * Sigma + (M * Sigma).trace() / sp.S(n) * Sigma
 
@@ -79,7 +79,7 @@ def no_cot_loss_along_eta(n, d, eta, moments=None) -> sp.Expr:
     r"""L(eta) = LOSS * E||(eta S - I) w*||^2 = LOSS * (eta^2 E tr S^2 - 2 eta E tr S + d), Sigma = I.
 
     E over w* ~ N(0, I) first gives tr((eta S - I)^2); then E tr S = d c1, E tr S^2 = d c2.
-    Equals LOSS * (d (1 - eta)^2 + eta^2 d (d+1)/n). Digest section 6 [D].
+    Equals LOSS * (d (1 - eta)^2 + eta^2 d (d+1)/n). docs/provenance/gd_cot.md §6 [D].
     ``moments(n, d) -> (c1, c2)`` replaces the Wishart moments (negative controls use E S^2 = I).
     """
     c1, c2 = (moments or identity_cov_moments)(n, d)
@@ -115,7 +115,7 @@ def odd_excess_loss_coefficient(n, d) -> sp.Expr:
 
 
 def general_sigma_optimum(Sigma: sp.Matrix, n) -> sp.Matrix:
-    """M* = Gamma^{-1}, Gamma = ((n+1)/n) Sigma + (tr Sigma / n) I (digest section 6 [D])."""
+    """M* = Gamma^{-1}, Gamma = ((n+1)/n) Sigma + (tr Sigma / n) I (docs/provenance/gd_cot.md §6 [D])."""
     d = Sigma.shape[0]
     Gamma = (n + 1) / sp.S(n) * Sigma + Sigma.trace() / sp.S(n) * sp.eye(d)
     return Gamma.inv()
@@ -152,7 +152,7 @@ def _sym_embed(X: sp.Matrix, w_star: sp.Matrix, cot_columns: list[sp.Matrix]) ->
 def dense_no_cot_output(d: int, n: int) -> dict[str, sp.Matrix]:
     """Theorem 3.1 forward map with dense symbolic V, W: the w-block of f_LSA(Z_0)[:, -1] (w_0 = 0).
 
-    Returns ``output`` (computed from f_LSA), ``decomposition`` (M S w* + even part, digest section 6),
+    Returns ``output`` (computed from f_LSA), ``decomposition`` (M S w* + even part, docs/provenance/gd_cot.md §6),
     ``odd`` and ``even`` parts, and the symbols. Exact for the given small d, n.
     """
     D = 2 * d + 2
@@ -176,7 +176,8 @@ def dense_no_cot_output(d: int, n: int) -> dict[str, sp.Matrix]:
 # Theorem 3.2: the CoT construction
 # ---------------------------------------------------------------------------------------------------------
 def cot_step_general_blocks(d: int, n: int, n_prev: int) -> dict[str, sp.Matrix]:
-    r"""Last output column of f_LSA on Z_i with symbolic blocks A = V31, B = W13, W24 = -1 (digest section 5).
+    r"""Last output column of f_LSA on Z_i with symbolic blocks A = V31, B = W13, W24 = -1
+    (docs/provenance/gd_cot.md §5).
 
     Z_i holds n symbolic data columns, ``n_prev`` earlier CoT columns (0, 0, u_j, 1) and the current one
     (0, 0, w_hat, 1), all entries symbols. Returns the computed column, the predicted column
@@ -201,7 +202,7 @@ def cot_step_general_blocks(d: int, n: int, n_prev: int) -> dict[str, sp.Matrix]
 
 
 def gd_error_recursion(d: int, k: int) -> dict[str, sp.Matrix]:
-    r"""Exact closed form of the k-step error: w_k - w* = -(I - eta S)^k w* (digest section 5 [D]).
+    r"""Exact closed form of the k-step error: w_k - w* = -(I - eta S)^k w* (docs/provenance/gd_cot.md §5 [D]).
 
     With symbolic symmetric S, w* and eta, iterates the GD map from w_0 = 0 k times and returns the error
     and the closed form; also the one-step identity F(w) - w* = (I - eta S)(w - w*) for symbolic w.
@@ -255,7 +256,7 @@ def no_cot_ood_loss(Sigma: sp.Matrix, n) -> sp.Expr:
         LOSS * E||(eta* S - I) w*||^2 = LOSS * (eta*^2 tr E[S S] - 2 eta* tr Sigma + d)
                                       = LOSS * (||I - eta* Sigma||_F^2 + (eta*^2 / n)(tr Sigma^2 + (tr Sigma)^2)),
 
-    with E[S S] from :func:`expected_SMS` at M = I (digest section 7.5 [D]). Exact for rational Sigma.
+    with E[S S] from :func:`expected_SMS` at M = I (docs/provenance/gd_cot.md §7.5 [D]). Exact for rational Sigma.
     """
     d = Sigma.shape[0]
     eta_star = no_cot_optimum(n, d)[0]  # the verified Theorem 3.1 optimum, not a re-typed copy of n/(n+d+1)

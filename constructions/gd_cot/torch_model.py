@@ -177,7 +177,7 @@ def gd_targets_torch(X: torch.Tensor, w_star: torch.Tensor, eta: float, k: int) 
     """GD iterates w_0 = 0, ..., w_k with w_{i+1} = w_i - eta S (w_i - w*); shape (batch, k+1, d), or
     (S, batch, k+1, d) for per-seed tasks (computed as one batch of S*batch tasks).
 
-    Same recursion as :func:`constructions.gd_cot.model.gd_iterates` (digest section 4), written as
+    Same recursion as :func:`constructions.gd_cot.model.gd_iterates` (docs/provenance/gd_cot.md §4), written as
     w_{i+1} = P w_i + eta S w* with P = I - eta S: one fused batched product per step. (Advancing several
     steps per product with stacked powers of P was measured slower on CPU for these sizes.)
     """
@@ -210,7 +210,7 @@ def cot_columns(targets: torch.Tensor) -> torch.Tensor:
 
 
 def cot_loss(model: LSA, X: torch.Tensor, w_star: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    r"""Teacher-forced CoT loss, all k steps in one batched pass (digest section 4 [P-2603]):
+    r"""Teacher-forced CoT loss, all k steps in one batched pass (docs/provenance/gd_cot.md §4 [P-2603]):
 
         L = (1/2) E sum_{i=0}^{k-1} || f_LSA(Z_i)[:, -1] - (0_d, 0, w_{i+1}, 1) ||^2,
         Z_i = [data columns, (0, 0, w_0, 1), ..., (0, 0, w_i, 1)].
@@ -332,7 +332,7 @@ def sample_tasks_cov(generator: torch.Generator, batch: int, n: int, Sigma: np.n
 # Theorem 4.3 (reconstructed): a looped LSA on in-context regression with a query token
 # ---------------------------------------------------------------------------------------------------------
 class LoopedLSA(nn.Module):
-    r"""One LSA layer applied ``loops`` times with shared weights (reconstruction, digest section 7.6 [?]):
+    r"""One LSA layer applied ``loops`` times with shared weights (reconstruction, docs/provenance/gd_cot.md §7.6 [?]):
 
         Z <- Z + V Z M Z^T W Z / n,   Z = [[x_1 .. x_n, x_q], [y_1 .. y_n, 0]],   M = diag(1, .., 1, 0),
 

@@ -1,7 +1,7 @@
 r"""Exact spectral moments of the real Wishart matrix W = X X^T, X in R^{d x n} with i.i.d. N(0, 1) entries.
 
-The reduced CoT loss of Section 4 (digest section 7.2) needs E tr S^m, S = W / n, for m up to 2k + 2; the digest
-lists them only for m <= 4. They follow exactly from Gaussian integration by parts (Stein's lemma,
+The reduced CoT loss of Section 4 (docs/provenance/gd_cot.md §7.2) needs E tr S^m, S = W / n, for m up to
+2k + 2; §6 there lists them only for m <= 4. They follow exactly from Gaussian integration by parts (Stein's lemma,
 E[X_ab f(X)] = E[df/dX_ab]) applied to tr W^m = sum_ab X_ab (X^T W^(m-1))_ba [D]:
 
     E[tr W^m F] = (n + m - 1) E[tr W^(m-1) F]
@@ -10,8 +10,8 @@ E[X_ab f(X)] = E[df/dX_ab]) applied to tr W^m = sum_ab X_ab (X^T W^(m-1))_ba [D]
 
 Every term has total degree one lower, so the recursion over multisets of exponents ends at E[1] = 1. With
 integer n, d all values are exact Python integers; with sympy symbols they are polynomials in n and d (the
-m <= 4 cases reproduce the digest's table, which :mod:`constructions.gd_cot.symbolic` derives from Gaussian
-moments independently).
+m <= 4 cases reproduce the table of docs/provenance/gd_cot.md §6, which :mod:`constructions.gd_cot.symbolic` derives
+from Gaussian moments independently).
 """
 
 from __future__ import annotations
@@ -93,7 +93,8 @@ def expected_gd_error(n: int, d: int, k: int, eta) -> sp.Rational:
 
 
 def looped_gd_loss(n: int, d: int, loops: int, gamma) -> sp.Expr:
-    r"""Query loss of the looped LSA reconstruction of Theorem 4.3 (digest section 7.6 [?], reconstructed [D]):
+    r"""Query loss of the looped LSA reconstruction of Theorem 4.3
+    (docs/provenance/gd_cot.md §7.6 [?], reconstructed [D]):
     L loops of GD on the in-context least squares with step gamma predict y_hat = x_q^T (I - (I - gamma S)^L) w*,
     so E(y_hat - y_q)^2 = E tr (I - gamma S)^{2L} (x_q, w* ~ N(0, I)), exact in gamma (symbol or number)."""
     loops = positive_int(loops, "loops", "the number of loops L")

@@ -1,6 +1,7 @@
-r"""Patterns, positional encodings, K-step tasks, and CoT / ICL prompts (digest sections 1, 2, 6.5).
+r"""Patterns, positional encodings, K-step tasks, CoT / ICL prompts (docs/provenance/pattern_cot.md §1, §2, §6.5).
 
-Layout (reconstruction [I], digest 6.5). Tokens live in R^d (d = d_X). The M training-relevant (TRR) patterns are
+Layout (reconstruction [I], docs/provenance/pattern_cot.md §6.5). Tokens live in R^d (d = d_X). The M
+training-relevant (TRR) patterns are
 the first M standard basis vectors. A prompt column is (step input; step output) in R^{2d}, plus a periodic
 positional encoding c_j (j = column index mod K) on coordinates that no pattern uses: mutually orthogonal, norm
 ``pe_scale`` (the norm is [NF]). Testing-relevant (TSR) patterns are orthonormal combinations of the TRR patterns
@@ -15,7 +16,7 @@ Prompts are batched tensors of shape (batch, columns, 2d): row j of a prompt is 
 
 Tasks are step-wise transition matrices A_k over the task's patterns: a training task is a composition of
 pattern permutations (one-hot rows: every TRR pattern equally likely at every step, Theorem 1's balance), a test
-task has stochastic rows whose strict argmax is the correct step (digest 1.4).
+task has stochastic rows whose strict argmax is the correct step (docs/provenance/pattern_cot.md §1.4).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-r"""The hard-attention oracle: CoT and ICL error rates without training (digest section 6.3, reconstruction [I]).
+r"""The hard-attention oracle: CoT and ICL error rates without training (docs/provenance/pattern_cot.md §6.3,
+reconstruction [I]).
 
 Suppose attention sits entirely on the columns the Proposition names and W_V = [0 I]. Then
   * CoT, step k: the output is the average output half of the example columns at step k whose input pattern is
@@ -8,7 +9,7 @@ Suppose attention sits entirely on the columns the Proposition names and W_V = [
   * ICL: the plurality of y_{i,K} among the examples with x_i equal to x_query's pattern.
 The noise of test tokens is assumed below half the pattern distance, so it changes no label (noise-free oracle).
 
-Errors (digest 2.2, 2.3), averaged over a uniform query pattern a:
+Errors (docs/provenance/pattern_cot.md §2.2, §2.3), averaged over a uniform query pattern a:
     R_CoT = E (1/K) sum_k 1[v_k != z_k],        R_ICL = E 1[v != z_K].
 
 Methods: ``exact`` sums the multinomial probabilities (ICL: any M' <= 3; CoT: M' = 2 and any K, by a dynamic

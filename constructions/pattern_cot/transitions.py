@@ -1,6 +1,7 @@
 r"""Step-wise transition matrices of erroneous test examples and the quantities of Theorems 2 and 3.
 
-Li, Lu, Chen, Cui, Wang (ICLR 2025), digest section 1.4. A test task f on M' TSR patterns has K step-wise
+Li, Lu, Chen, Cui, Wang (ICLR 2025), docs/provenance/pattern_cot.md §1.4. A test task f on M' TSR patterns has K
+step-wise
 transition matrices A_1..A_K (row-stochastic: A_k[a, b] = P(step k outputs pattern b | step k-1 is pattern a)
 [I]); the correct successor c_k(a) of row a is its strict row-argmax (required by the paper). Then
 

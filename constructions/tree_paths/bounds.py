@@ -1,6 +1,7 @@
 r"""Error bounds, exact per-step errors and decoding thresholds (sympy once, lambdified for numerics).
 
-Theorem 1 [R] (digest section 4.2). With H = A^T B A = c I and orthonormal A, at backward step k the one key whose
+Theorem 1 [R] (docs/provenance/tree_paths.md §4.2). With H = A^T B A = c I and orthonormal A, at backward step k
+the one key whose
 x-slot is the current node (the edge (v_k ; v_{k+1})) has logit c and the other N_k - 1 keys logit 0. Let n_u be
 the number of logit-0 keys whose value (y-slot) is a_u, t = v_{k+1} the target, Z = e^c + N - 1. Then
 
@@ -110,7 +111,8 @@ def margin_threshold(N_value):
 
 # --- value multiplicities of the backward construction --------------------------------------------------
 def backward_step_counts(tree: Tree, goal: int, k: int) -> tuple[int, int, Counter]:
-    """(N_k, target t, n_u for every value u) at backward step k (0-based) with the true CoT (digest R-B).
+    """(N_k, target t, n_u for every value u) at backward step k (0-based) with the true CoT
+        (docs/provenance/tree_paths.md §2.2, R-B).
 
     Keys: the n - 1 edges (value = parent), the goal token (value g), CoT tokens c_1..c_k (value v_j). The edge
     (v_k ; v_{k+1}) is the one logit-c key and is not counted in n_u.
@@ -150,7 +152,7 @@ def backward_argmax_threshold(tree: Tree, goal: int) -> float:
 
 
 def general_threshold(D: int) -> float:
-    """ln(D + 1): sufficient for every tree with at most D children per node (digest section 4.2)."""
+    """ln(D + 1): sufficient for every tree with at most D children per node (docs/provenance/tree_paths.md §4.2)."""
     return float(sp.N(argmax_threshold_expr().subs({n_max: D + 1, n_t: 0}), 17))
 
 

@@ -1,6 +1,6 @@
 r"""One-layer multi-head softmax attention with merged key-query matrices and fixed value read-outs (numpy).
 
-Digest section 3.2 [R]. A head acting on Z = [z_1 ... z_N] with query q = z_N:
+docs/provenance/tree_paths.md §3.2 [R]. A head acting on Z = [z_1 ... z_N] with query q = z_N:
 
     TF(Z) = sum_j softmax_j(z_j^T W^{KQ} q) W^V z_j .
 
@@ -31,7 +31,7 @@ from constructions.tree_paths.tokens import (
 )
 from constructions.tree_paths.trees import Tree
 
-# Forward construction constants (digest section 5.2 [R]); re-pin here.
+# Forward construction constants (docs/provenance/tree_paths.md §5.2 [R]); re-pin here.
 FORWARD_U_SCALE = (1.0, 2.0)  # U_l = FORWARD_U_SCALE[l] * c * A A^T
 FORWARD_V = (np.array([[-1.0, 1.0], [0.0, -1.0]]),  # head 1 (path): V_1 / c
              np.array([[1.0, 0.0], [2.0, 2.0]]))  # head 2 (stage): V_2 / c

@@ -1,4 +1,4 @@
-r"""Token layouts of the backward and forward tasks (digest section 2.2, reconstruction [R]).
+r"""Token layouts of the backward and forward tasks (docs/provenance/tree_paths.md §2.2, reconstruction [R]).
 
 Backward (R-B): a column is z = (x; y) in R^{2d}.
     edge token for u != r:  (a_u ; a_par(u))        (x = child, y = parent)

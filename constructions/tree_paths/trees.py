@@ -1,6 +1,6 @@
 r"""Labelled rooted trees as parent maps, the training and test distributions, and root paths.
 
-Digest ``shared/theory/tree_paths.md`` section 2 ([S1][S2], layout [R]). A tree has ``n`` nodes with unique labels
+docs/provenance/tree_paths.md §2 ([S1][S2], layout [R]). A tree has ``n`` nodes with unique labels
 from ``{0, ..., S-1}`` (label ``i`` is column ``a_i`` of the embedding matrix A; the paper's ``[S] = {1..S}``
 shifted by one). The path of a goal ``g`` is ``v_0 = g, v_{k+1} = par(v_k), ..., v_m = root``.
 

@@ -1,4 +1,4 @@
-"""Claims of Huang, Wang, Lee (ICLR 2025): statements, formulas and provenance (digest: shared/theory/gd_cot.md)."""
+"""Claims of Huang, Wang, Lee (ICLR 2025): statements, formulas and provenance (docs/provenance/gd_cot.md)."""
 
 from verify.claims import Claim, Paper
 
@@ -7,7 +7,7 @@ PAPER = Paper(
     title="Transformers Learn to Implement Multi-step Gradient Descent with Chain of Thought",
     authors="Jianhao Huang, Zixuan Wang, Jason D. Lee",
     venue="ICLR 2025 (arXiv 2502.21212)",
-    digest="shared/theory/gd_cot.md",
+    digest="docs/provenance/gd_cot.md",
 )
 
 CLAIMS = [
@@ -26,7 +26,7 @@ CLAIMS = [
         notes=("Block pattern from the paper's Lemma C.2 as quoted by arXiv 2603.01293 [P-2603]; the nonzero values "
                "(-eta I, I, -1) are the ones that yield GD [D]. The paper's eta, k and n range are not known [?]: "
                "the check holds for every eta > 0 and is run over a range."),
-        sources=("digest section 5", "2603.01293 eq. A.1"),
+        sources=("docs/provenance/gd_cot.md §5", "2603.01293 eq. A.1"),
         tested=('same', 'the construction is checked exactly (sympy) and in float64 for every eta > 0 over a range of k and n'),
     ),
     Claim(
@@ -43,7 +43,7 @@ CLAIMS = [
         notes=("The claim is from the reviews [P-rev]; its exact form is derived [D]. Loss convention: the reported "
                "loss carries the factor 1/2 (L = (1/2) E||w_hat - w*||^2, re-pinnable as LOSS_FACTOR); the "
                "unhalved squared error is d(d+1)/(n+d+1)."),
-        sources=("digest section 6",),
+        sources=("docs/provenance/gd_cot.md §6",),
         tested=('same', 'exact optimum derived and checked; trained no-CoT models over seeds reach it (paired, one-sided excess within an a-priori 2%-in-eta* tolerance)'),
     ),
     Claim(
@@ -58,7 +58,7 @@ CLAIMS = [
                "The sandwich is stated on the unhalved squared error (twice the reported loss). The suite's form is "
                "a strengthening: it holds for all n >= d+1, while a public review [P-rev] says the paper works in "
                "a restricted regime of n relative to d (n at most about d log^5 d); that regime is the paper's."),
-        sources=("digest section 6",),
+        sources=("docs/provenance/gd_cot.md §6",),
         tested=('stronger', 'the sandwich d^2/(2n) <= d(d+1)/(n+d+1) <= 2d^2/n is proved here for ALL n >= d+1; a public review of the paper says it works in a restricted regime of n relative to d (n upper-bounded by d log^5 d), which is the regime the paper states'),
     ),
     Claim(
@@ -77,7 +77,7 @@ CLAIMS = [
                "(eq. 3.8): that is the claim checked. The check is that argument, exactly: per task, every "
                "off-pattern gradient entry is either exactly 0 or odd in w*. Stated extension, also checked: the "
                "same holds at any W24, so training W24 too (as the suite's dense models do) keeps the pattern."),
-        sources=("digest section 7.1",),
+        sources=("docs/provenance/gd_cot.md §7.1",),
         tested=('stronger', "the paper's form (W24 held at -1, flow on V31 and W13) is checked exactly; the extension with W24 trained is checked as well"),
     ),
     Claim(
@@ -94,14 +94,14 @@ CLAIMS = [
         formula_typst=("L(A, B) = 1/2 sum_(i<k) EE norm(A S K_i - eta S P^i)_F^2, quad K_i = (B - I) - B P^i, quad "
                        "P = I - eta S, quad (A, B) -> (-eta I, I)"),
         notes=("The theorem's statement, rates, the exact Assumption 4.1 and eta are not known [?]; the target "
-               "(-eta I, I), the reduced loss and its flow are derived [D] (digest section 7.2). Assumption 4.1 is "
+               "(-eta I, I), the reduced loss and its flow are derived [D] (docs/provenance/gd_cot.md §7.2). Assumption 4.1 is "
                "reconstructed as: A(0) = B(0) = sigma diag(u), u_j ~ U(0.5, 1.5), sigma small (Reviewer 1 asks "
                "about sigma < 1/2). The scalar model uses exact Wishart moments; the eigenspace model's index-"
                "pattern coefficients come from a fixed Wishart sample (standard errors reported). The two-stage "
                "criteria (W13 within 5% of its way, V31 within 10% of its stage-1 target at the stage boundary) "
                "are this suite's reading of 'V31 moves first'. The dense random-init probe is beyond the "
                "assumption."),
-        sources=("digest sections 7.2-7.4",),
+        sources=("docs/provenance/gd_cot.md §7.2, §7.3, §7.4",),
         tested=('different', "the theorem's statement, rates and Assumption 4.1 are not known; what is checked is the suite's reconstruction: convergence of the derived reduced flow to (-eta I, I), the two-stage order, and the full torch LSA following the ODE. The quantitative regime (loss O(1/poly(d))) is not checked"),
     ),
     Claim(
@@ -120,7 +120,7 @@ CLAIMS = [
                "column, get exactly zero gradient and keep their initial values (raw off-pattern share 7.4% quick, "
                "10.9% paper). The weaker form holds: they are not identifiable and are left out of the share "
                "(their mass is reported). The optimiser, steps and eta of the paper are not known [?]."),
-        sources=("digest sections 7.1, 8",),
+        sources=("docs/provenance/gd_cot.md §7.1, §8",),
         tested=('weaker', "the caption says EVERY entry outside V31, W13, W24 goes to 0; that is not reproduced (W's x/y columns have zero gradient and keep their init; raw off-pattern share 7-11%). What holds: every IDENTIFIABLE entry outside the pattern vanishes and the blocks equal the construction up to scale"),
     ),
     Claim(
@@ -133,10 +133,10 @@ CLAIMS = [
         formula=("L_eval = (1/2) E||w_k - w*||^2 -> (1/2) E tr (I - eta S)^(2k)  vs  "
                  "L_noCoT* = d (d+1) / (2 (n+d+1))"),
         formula_typst=("L_\"eval\" -> 1/2 EE tr (I - eta S)^(2k) quad \"vs\" quad L^*_\"noCoT\" = (d(d+1))/(2(n+d+1))"),
-        notes=("Figure content from third-party quotes [P-sum]. Pitfall (digest section 5): for fixed eta, "
+        notes=("Figure content from third-party quotes [P-sum]. Pitfall (docs/provenance/gd_cot.md §5): for fixed eta, "
                "E tr (I - eta S)^(2k) diverges as k grows because lambda_max(S) has an unbounded tail; the check "
                "reports the mean and the median, and records the divergence as a finding."),
-        sources=("digest sections 5, 8",),
+        sources=("docs/provenance/gd_cot.md §5, §8",),
         tested=('same', 'over seeds, paired against exact k-step GD on the same tasks, and against the Theorem 3.1 floor'),
     ),
     Claim(
@@ -150,11 +150,11 @@ CLAIMS = [
                  "(eta*^2 / n)(tr Sigma^2 + (tr Sigma)^2)]"),
         formula_typst=("L^Sigma_\"eval\" = 1/2 EE tr (I - eta S)^(2k), quad L^Sigma_\"noCoT\" = 1/2 [norm(I - eta^* Sigma)_F^2 "
                        "+ eta^(*2)/n (tr Sigma^2 + (tr Sigma)^2)]"),
-        notes=("The interval and the bound of the paper are not known [?]; the formulas are derived [D] (digest "
-               "section 7.5). The interval used here is spec(Sigma) geometric in [1/2, 2] with a random rotation, inside "
+        notes=("The interval and the bound of the paper are not known [?]; the formulas are derived [D] "
+               "(docs/provenance/gd_cot.md §7.5). The interval used here is spec(Sigma) geometric in [1/2, 2] with a random rotation, inside "
                "(0, 2/eta) for the eta = 0.3 of the trained models (n = 4d quick, n = 2d paper); the identity "
                "covariance is checked too. Checked per trained k, over seeds, paired against exact k-step GD."),
-        sources=("digest section 7.5",),
+        sources=("docs/provenance/gd_cot.md §7.5",),
         tested=('different', "the paper's interval and bound are not known; checked on the derived formula with spec(Sigma) in [1/2, 2] and eta = 0.3, trained models over seeds, paired against exact k-step GD"),
     ),
     Claim(
@@ -174,7 +174,7 @@ CLAIMS = [
                "'near zero at k = 10, 20' is a known failure here while the models equal k-step GD at every k. The "
                "quick profile trains k = 10, 20, 30 (k = 40 models need more than 3000 steps on some seeds); the "
                "paper profile trains all four."),
-        sources=("digest section 8",),
+        sources=("docs/provenance/gd_cot.md §8",),
         tested=('same', "CoT models trained per k and evaluated OOD over seeds; 'near zero' read as at most 1% of the no-CoT OOD loss; at k = 10, 20 it is not reproduced at eta = 0.3 (exact GD itself is above that level)"),
     ),
     Claim(
@@ -189,7 +189,7 @@ CLAIMS = [
                  "sum_{l<L} h_l f_l, s_{l+1} = (1+p s_l)^2 s_l, f_{l+1} = (1+p s_l)(1+q s_l) f_l, h_{l+1} = (1+p s_l) "
                  "h_l; loss E tr r(S)^2 (exact); p = 0 is shared-step looped GD"),
         formula_typst="hat(y)_q - y_q = -x_q^T r(S) w^*, quad cal(L)(p, q) = EE tr r(S)^2",
-        notes=("The setup, loss and bound of Theorem 4.3 are not known [?] (digest section 7.6); the paper's own "
+        notes=("The setup, loss and bound of Theorem 4.3 are not known [?] (docs/provenance/gd_cot.md §7.6); the paper's own "
                "statement is not reproduced. Reconstruction: standard ICL with a query token, the Ahn et al. / "
                "Gatmiry et al. looped LSA. The earlier reconstruction (L GD steps with one shared step size on fixed "
                "data) is contradicted: trained L = 2 models reach ~0.12 against its 0.499 (d = 5, n = 20), because "
@@ -203,7 +203,7 @@ CLAIMS = [
                "(trained within 5% above the e = 0 optimum); the lower side needs the (p, q, e) optimum, which is "
                "not derived, and is reported as a probe finding: the tested form is weaker than a two-sided match. That the dense global optimum is symmetric is checked to first order only (dense "
                "gradient at the e = 0 optimum), not proved."),
-        sources=("digest section 7.6",),
+        sources=("docs/provenance/gd_cot.md §7.6",),
         tested=('different', "the paper's setup and bound are not known; the suite's reconstruction (optimum of the looped LSA's own parameters at e = 0) is checked one-sided (trained within 5% above it); the lower side is not derived"),
     ),
 ]

@@ -28,7 +28,7 @@ from verify.stats import ci_reason, mean_and_se, z_value
 pytestmark = pytest.mark.claim("gd_cot.theorem3_1")
 
 n_, d_, eta_ = sp.symbols("n d eta", positive=True)
-# The statement under test (Theorem 3.1 as the reviews and the digest state it), not a derived value:
+# The statement under test (Theorem 3.1 as the reviews state it, docs/provenance/gd_cot.md §6), not a derived value:
 STATED_ETA = n_ / (n_ + d_ + 1)
 STATED_MIN_SQUARED_ERROR = d_ * (d_ + 1) / (n_ + d_ + 1)
 

@@ -143,7 +143,8 @@ def test_k_step_error_within_contraction_bound(evidence, profile):
     d, n = 10, 20
     k_max, tasks = (40, 8) if profile == "quick" else (60, 64)
     etas = (0.1, 0.3)
-    evidence.describe("||w_hat_k - w*||_2 <= ||I - eta S||_2^k ||w*||_2 for every k >= 1 (digest section 5 [D]); "
+    evidence.describe("||w_hat_k - w*||_2 <= ||I - eta S||_2^k ||w*||_2 for every k >= 1 "
+                      "(docs/provenance/gd_cot.md §5 [D]); "
                       "worst ratio over tasks, k and eta", d=d, n=n, k_max=k_max, tasks=tasks, etas=etas)
     fig, axes = plt.subplots(1, len(etas), figsize=(10, 3.6), sharey=True)
     for ax, eta in zip(axes, etas):

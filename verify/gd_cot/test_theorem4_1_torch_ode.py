@@ -38,7 +38,7 @@ error(s, c) = torch(s, c) - ODE(lr s, c) = [Euler_pop(s) - ODE(lr s)] + [torch(s
      a t interval). The isotropic mode is exact to first order (the population Hessian is O(d)-equivariant,
      so the isotropic part decouples from anisotropic and off-pattern motion); for single entries the
      scalar propagator stands in for the anisotropic one (eigen-directions couple only through O(1/n) trace
-     terms, digest section 7.2), an approximation stated here.
+     terms, docs/provenance/gd_cot.md §7.2), an approximation stated here.
      Allowance z * SE with z = ``stats.z_value`` (99% two-sided, Bonferroni over every (checkpoint,
      coordinate) compared). Second-order (O(1/N)) bias is not included.
 Check: max over checkpoints and coordinates of |error| / (Euler bound + z SE) <= 1, for every seed.
@@ -151,7 +151,8 @@ def _task_vectors(X, w_star):
 
 def _task_gradients(v, a: float, b: float) -> np.ndarray:
     r"""Per-task gradient of LOSS sum_i ||r_i||^2 on (V31, W13) at V31 = a I, W13 = b I, W24 = -1, shape
-    (N, 2, d, d). With u_i = S K_i w = (b-1) S w - b S P^i w and r_i = a u_i - eta S P^i w (digest 7.2):
+    (N, 2, d, d). With u_i = S K_i w = (b-1) S w - b S P^i w and r_i = a u_i - eta S P^i w
+    (docs/provenance/gd_cot.md §7.2):
     grad_A = sum_i r_i u_i^T and grad_B = sum_i a S r_i ((I - P^i) w)^T (LOSS = 1/2 cancels the 2)."""
     eta = CASE["eta"]
     u = (b - 1) * v["Sw"][:, None] - b * v["SPw"]

@@ -1,4 +1,5 @@
-"""Claims of Li, Lu, Chen, Cui, Wang (ICLR 2025): statements, formulas, provenance (digest: shared/theory/pattern_cot.md).
+"""Claims of Li, Lu, Chen, Cui, Wang (ICLR 2025): statements, formulas, provenance
+(docs/provenance/pattern_cot.md).
 
 Reconstruction choices (all re-pinnable, see constructions/pattern_cot): rho is the normalised gap
 (transitions.rho(normalized=True); the un-normalised reading is checked alongside where it matters); tau is the
@@ -14,7 +15,7 @@ PAPER = Paper(
     title="Training Nonlinear Transformers for Chain-of-Thought Inference: A Theoretical Generalization Analysis",
     authors="Hongkang Li, Songtao Lu, Pin-Yu Chen, Xiaodong Cui, Meng Wang",
     venue="ICLR 2025 (arXiv 2410.02167)",
-    digest="shared/theory/pattern_cot.md",
+    digest="docs/provenance/pattern_cot.md",
 )
 
 _SETUP = ("Setup reconstructed [I]: TRR patterns e_1..e_M, TSR patterns orthonormal combinations of them, test noise "
@@ -37,7 +38,7 @@ CLAIMS = [
                "measured iterations to reach the loss target are not significantly steeper than the band's top. "
                "Found here: with alpha <= 1/M SGD from this initialisation converges to a spurious 'complement' "
                "solution (attention on the other patterns, W_V negative), recorded as a probe."),
-        sources=("digest section 5, Theorem 1", "digest section 6.2"),
+        sources=("docs/provenance/pattern_cot.md §5 (Theorem 1)", "docs/provenance/pattern_cot.md §6.2"),
     ),
     Claim(
         id="pattern_cot.proposition1",
@@ -52,7 +53,7 @@ CLAIMS = [
                        "arrow.r.double hat(v)_k = z_k"),
         notes=(_SETUP + "The quantitative bound is [NF]. Dominance is checked against the derived threshold 1/2 (above "
                "it the plurality readout is correct whatever the rest of the attention does)."),
-        sources=("digest section 5, Proposition", "digest section 7"),
+        sources=("docs/provenance/pattern_cot.md §5 (Proposition)", "docs/provenance/pattern_cot.md §7"),
     ),
     Claim(
         id="pattern_cot.theorem2",
@@ -70,7 +71,7 @@ CLAIMS = [
                "The exponent -2 is checked in the gap (rho) direction against the CLT band; in alpha' and tau the "
                "oracle needs fewer examples (fitted exponents about -0.8 in alpha' and -1.7 in tau), so there the bound is "
                "checked as sufficient only."),
-        sources=("digest section 5, Theorem 2", "digest sections 6.3, 6.4, 7"),
+        sources=("docs/provenance/pattern_cot.md §5 (Theorem 2)", "docs/provenance/pattern_cot.md §6.3, §6.4, §7"),
     ),
     Claim(
         id="pattern_cot.theorem3",
@@ -87,7 +88,7 @@ CLAIMS = [
         notes=("The worked example and Condition 1 are from the authors' slides [S-ICLR]; the floor and the Hoeffding "
                "bound are derived here for the hard-attention oracle [D]; the trained model is measured against them. "
                "rho_o is the normalised gap of B at the correct final pattern (negative when Condition 1 fails)."),
-        sources=("digest sections 1.4, 1.5, 5 (Theorem 3)",),
+        sources=("docs/provenance/pattern_cot.md §1.4, §1.5, §5 (Theorem 3)",),
     ),
     Claim(
         id="pattern_cot.figure9",
@@ -99,7 +100,7 @@ CLAIMS = [
         formula_typst="R_(\"CoT\")(l) arrow.b, quad R_(\"ICL, Cond1\")(l) arrow.b, quad R_(\"ICL, no Cond1\")(l) >= c > 0",
         notes=(_SETUP + "Figure read by eye [F]; the task behind it is [NF]: here the authors' worked example (no "
                "Condition 1) and a symmetric two-step task (Condition 1 holds), M' = 2, alpha' = 1."),
-        sources=("digest section 7 (Fig. 9 / homepage right panel)",),
+        sources=("docs/provenance/pattern_cot.md §7 (Fig. 9 / homepage right panel)",),
     ),
     Claim(
         id="pattern_cot.figure10",
@@ -111,9 +112,10 @@ CLAIMS = [
                  "about 0.94"),
         formula_typst=("t_(\"collapse\")(\"diff step\") < t_(\"collapse\")(\"diff pattern, same step\"), quad "
                        "m_(\"same, same\")(T) approx 0.94"),
-        notes=(_SETUP + "Values read by eye from the authors' figure [F], treated as +-30% (digest section 7). A "
+        notes=(_SETUP + "Values read by eye from the authors' figure [F], treated as +-30% "
+               "(docs/provenance/pattern_cot.md §7). A "
                "category has collapsed when its mass stays below a quarter of its initial value."),
-        sources=("digest section 7 (Fig. 10 / homepage middle panel)",),
+        sources=("docs/provenance/pattern_cot.md §7 (Fig. 10 / homepage middle panel)",),
     ),
     Claim(
         id="pattern_cot.figure11",
@@ -126,7 +128,8 @@ CLAIMS = [
         notes=("The 3-layer architecture is [NF]; here a residual stream of width 2d, 3 layers x 2 softmax heads, "
                "attention-only, no MLP or LayerNorm, readout W_O h_query [I]; SGD as for the one-layer model. "
                "Figure values read by eye [F]."),
-        sources=("digest section 5 (multi-layer extension)", "digest section 7 (Fig. 11)"),
+        sources=("docs/provenance/pattern_cot.md §5 (Multi-layer extension)", "docs/provenance/pattern_cot.md §7 "
+                 "(Fig. 11)"),
     ),
     Claim(
         id="pattern_cot.probe_overlap",

@@ -16,7 +16,7 @@ from verify.pattern_cot.helpers import trained_main
 pytestmark = pytest.mark.claim("pattern_cot.figure10")
 
 FIGURE_FINAL = 0.94  # 'same pattern, same step' after training, read by eye [F]
-READING_TOL = 0.30  # digest section 7: figure readings are +-30%
+READING_TOL = 0.30  # docs/provenance/pattern_cot.md §7: figure readings are +-30%
 
 
 def _stages(log):
@@ -61,7 +61,7 @@ def test_final_concentration_matches_figure(evidence, profile):
     evidence.describe(f"one-layer SGD run, {log.record_steps[-1]} iterations: the final same-pattern, same-step mass "
                       f"agrees with the figure's {FIGURE_FINAL}", final_masses=dict(zip(CATEGORIES, log.masses[-1])))
     evidence.check_close(final, FIGURE_FINAL, READING_TOL * FIGURE_FINAL, reason="figure value read by eye, +-30% "
-                         "(digest section 7)", what="final mass (same pattern, same step)")
+                         "(docs/provenance/pattern_cot.md §7)", what="final mass (same pattern, same step)")
 
 
 def test_negative_control_no_positional_encoding(evidence, profile):

@@ -1,7 +1,9 @@
-"""Claims of Yang, Huang, Liang, Chi (NeurIPS 2025): statements, formulas, provenance (digest: shared/theory/tree_paths.md).
+"""Claims of Yang, Huang, Liang, Chi (NeurIPS 2025): statements, formulas, provenance
+(docs/provenance/tree_paths.md).
 
-Everything below the abstract level is a reconstruction [R] of the digest (token layout, matrices, constants,
-loss normalisation, bounds): the paper's full text was not available. Re-pin from the paper (digest section 9).
+Everything below the abstract level is a reconstruction [R] (token layout, matrices, constants,
+loss normalisation, bounds): the paper's full text was not available. Re-pin from the paper
+(docs/provenance/tree_paths.md §9).
 """
 
 from verify.claims import Claim, Paper
@@ -11,11 +13,11 @@ PAPER = Paper(
     title="Multi-head Transformers Provably Learn Symbolic Multi-step Reasoning via Gradient Descent",
     authors="Tong Yang, Yu Huang, Yingbin Liang, Yuejie Chi",
     venue="NeurIPS 2025 (arXiv 2508.08222)",
-    digest="shared/theory/tree_paths.md",
+    digest="docs/provenance/tree_paths.md",
 )
 
 _R = ("Token layout (x = child, y = parent; goal (0; a_g); CoT (a_{v_{k-1}}; a_{v_k})), B* = c A A^T and the bounds "
-      "are the digest's reconstruction [R], not read in the paper; ")
+      "are a reconstruction [R], not read in the paper; ")
 
 CLAIMS = [
     Claim(
@@ -34,7 +36,7 @@ CLAIMS = [
         notes=(_R + "existence of the one-head construction is [S1][S2]. The exact error uses the value "
                "multiplicities n_u (keys with value a_u and logit 0). 'iff ln(D+1)' is worst case over trees; each "
                "tree has its own exact threshold ln(max_u n_u - n_t), checked as an equivalence."),
-        sources=("digest sections 3.2, 4.2, 9 items 2-3",),
+        sources=("docs/provenance/tree_paths.md §3.2, §4.2, §9 items 2-3",),
     ),
     Claim(
         id="tree_paths.theorem2",
@@ -50,9 +52,9 @@ CLAIMS = [
                        "quad c > ln(2 sqrt(2) (N-1))"),
         notes=("Head roles (one traverses the path, one controls the stage, flip at the root) are [A][S1][S2]; the "
                "matrices, the token layout (root token (a_r; a_r; s_f), goal token (a_g; 0; s_b), appended "
-               "(new; previous; stage)) and the margins are the digest's reconstruction [R]. Constants re-pinnable: "
+               "(new; previous; stage)) and the margins are a reconstruction [R]. Constants re-pinnable: "
                "constructions.tree_paths.model.FORWARD_U_SCALE, FORWARD_V."),
-        sources=("digest sections 2.2, 5.2, 9 item 8",),
+        sources=("docs/provenance/tree_paths.md §2.2, §5.2, §9 item 8",),
     ),
     Claim(
         id="tree_paths.theorem3",
@@ -72,8 +74,8 @@ CLAIMS = [
                "and iteration counts are not known [NF]. The loss normalisation (1/m) sum (1/2)||.||^2 and the "
                "closed form are [R] (re-pinnable: constructions.tree_paths.torch_model.LOSS_FACTOR). The "
                "reduced-vs-full tolerances (|Delta alpha| < 0.02, diagonal spread < 0.05) are pre-registered in the "
-               "digest (section 9 item 6), not tuned."),
-        sources=("digest sections 6.2, 7, 9 items 1, 5, 6",),
+               "page (docs/provenance/tree_paths.md §9 item 6), not tuned."),
+        sources=("docs/provenance/tree_paths.md §6.2, §7, §9 items 1, 5, 6",),
     ),
     Claim(
         id="tree_paths.theorem4",
@@ -84,10 +86,10 @@ CLAIMS = [
         formula=("||y_hat_k - a_{v_{k+1}}|| <= 2(N_k - 1) exp(-(alpha - max(beta, 0)))  for every tree with N_k keys; "
                  "for a non-symmetric H: alpha -> min_i H_ii, beta -> max_{i != j} H_ij"),
         formula_typst="norm(hat(y)_k - a_(v_(k+1))) <= 2(N_k - 1) e^(-(alpha - max(beta, 0)))",
-        notes=("Generalisation to unseen trees is [A][S1]; the bound is the digest's [R] analogue (the paper's "
+        notes=("Generalisation to unseen trees is [A][S1]; the bound is the [R] analogue (the paper's "
                "bound is [NF]). Test distribution [R]: n uniform in [2, S], labels a random subset of [S], each new "
                "node attached to a uniform node with < 3 children, goal a uniform leaf."),
-        sources=("digest sections 4.2, 6.2, 9 item 7",),
+        sources=("docs/provenance/tree_paths.md §4.2, §6.2, §9 item 7",),
     ),
     Claim(
         id="tree_paths.theorem5",
@@ -106,7 +108,7 @@ CLAIMS = [
                "counts are [NF], so phases are measured and reported, not compared with the paper. Loss "
                "normalisation and the 12-scalar reduction are [R]. The reduced loss is evaluated exactly on one "
                "canonical tree (every labelled perfect tree gives the same loss at a symmetric point)."),
-        sources=("digest sections 6.1, 6.2, 7, 9 item 9",),
+        sources=("docs/provenance/tree_paths.md §6.1, §6.2, §7, §9 item 9",),
     ),
     Claim(
         id="tree_paths.theorem6",
@@ -119,7 +121,7 @@ CLAIMS = [
         formula_typst="norm(\"out\"_(l,k) - \"target\"_(l,k)) <= 2(N_k - 1) e^(-\"margin\"_(l,k))",
         notes=("Generalisation is [S1]; the paper's bound is [NF]; the margin bound is [R] (the same argument as "
                "Theorem 1). Test distribution as in theorem4."),
-        sources=("digest sections 5.2, 6, 9 item 8",),
+        sources=("docs/provenance/tree_paths.md §5.2, §6, §9 item 8",),
     ),
     Claim(
         id="tree_paths.probe_depth",

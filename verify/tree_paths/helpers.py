@@ -14,10 +14,11 @@ from constructions.tree_paths import (
 from dynamics import tree_paths as dyn
 from verify import timings
 
-# Paper sizes (digest section 7): backward m = 4, S = 31, lr 1; forward m = 3, S = 25, lr 0.2; batch 256.
+# Paper sizes (docs/provenance/tree_paths.md §7): backward m = 4, S = 31, lr 1; forward m = 3, S = 25, lr 0.2; batch
+# 256.
 BACKWARD = dict(m=4, S=31, lr=1.0, batch=256)
 FORWARD = dict(m=3, S=25, lr=0.2, batch=256)
-TEST_TREES = 1024  # the paper's test-set size (digest section 7)
+TEST_TREES = 1024  # the paper's test-set size (docs/provenance/tree_paths.md §7)
 STEPS = {  # training steps per profile; the paper's counts are [NF]
     "quick": dict(backward_sgd=3000, backward_reduced=20000, forward_reduced=8000, forward_sgd=2500),
     "paper": dict(backward_sgd=20000, backward_reduced=20000, forward_reduced=20000, forward_sgd=20000),

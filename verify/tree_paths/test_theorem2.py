@@ -26,7 +26,8 @@ trees = TREE_CASES  # c is drawn per check
 
 
 def expected_margins(m: int) -> list[tuple[int, int]]:
-    """The digest's margin table in units of c, per step (head 1, head 2): backward steps and the turning point
+    """The margin table of docs/provenance/tree_paths.md §5.2 in units of c, per step (head 1, head 2): backward steps
+        and the turning point
     (c, c); forward steps (c, 2c)."""
     return [(1, 1)] * (m + 1) + [(1, 2)] * m
 
@@ -49,7 +50,7 @@ def test_symbolic_margin_table(evidence, name):
     tree, goal = SYMBOLIC_TREES[name]
     m = tree.depth(goal)
     evidence.describe(f"sympy on one-hot tokens ({name}, m = {m}): the value margin of each head at each of the "
-                      "2m+1 teacher-forced steps equals the digest's table: (c, c) on the m backward steps and the "
+                      "2m+1 teacher-forced steps equals the page's margin table: (c, c) on the m backward steps and the "
                       "turning step m+1, (c, 2c) on the m forward steps; so every margin is >= c", tree=name, m=m)
     got = []
     for s in sy.forward_logits(tree, goal):

@@ -24,7 +24,7 @@ from verify.tree_paths.helpers import BACKWARD, STEPS, backward_reduced, backwar
 
 pytestmark = pytest.mark.claim("tree_paths.theorem3")
 
-PRE_REGISTERED = "pre-registered in the digest (section 9 item 6), not tuned"
+PRE_REGISTERED = "pre-registered in docs/provenance/tree_paths.md §9 item 6, not tuned"
 
 
 def _exact(expr, a, b) -> float:
@@ -237,7 +237,8 @@ def test_reduced_gd_descends_and_aligns(evidence, profile):
     L, a, b = red["loss"], red["alpha"], red["beta"]
     late = a > 1.0
     ratio = np.abs(b[late]) / a[late]
-    acc = np.exp(a) + np.exp(b) > np.maximum(3 * np.exp(b), 1.0)  # argmax exact on perfect trees (digest 4.2)
+    # argmax exact on perfect trees (docs/provenance/tree_paths.md §4.2)
+    acc = np.exp(a) + np.exp(b) > np.maximum(3 * np.exp(b), 1.0)
     phases = {"alpha > 1 (end of plateau) at step": int(red.steps[int(np.argmax(a > 1))]),
               "argmax exact on training trees from step": int(red.steps[int(np.argmax(acc))]),
               "loss < 0.01 from step": int(red.steps[int(np.argmax(L < 0.01))]),

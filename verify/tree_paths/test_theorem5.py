@@ -22,7 +22,8 @@ pytestmark = pytest.mark.claim("tree_paths.theorem5")
 
 M, S = FORWARD["m"], FORWARD["S"]
 SCALARS = ("alpha1", "beta1", "alpha2", "beta2") + tuple(f"V{l}_{a}{b}" for l in (1, 2) for a in "bf" for b in "bf")
-PRE_REGISTERED = ("the backward check's pre-registered tolerance (digest section 9 item 6), applied unchanged to "
+PRE_REGISTERED = ("the backward check's pre-registered tolerance (docs/provenance/tree_paths.md §9 item 6), applied "
+                  "unchanged to "
                   "every scalar; not tuned")
 
 params = dict(a1=st.floats(-2, 6), b1=st.floats(-1, 1), a2=st.floats(-2, 6), b2=st.floats(-1, 1),
