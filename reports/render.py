@@ -305,6 +305,8 @@ def summarize(results: dict, out_dir: Path | None = None, command: str | None = 
         "reconstructed": recon,
         "papers": list(papers.values()),
         "claims": claims,
+        "unchecked": [{"paper": pid, "title": (results["papers"].get(pid) or {}).get("title") or pid,
+                       "entries": items} for pid, items in (results.get("unchecked") or {}).items() if items],
         "not_run": [{"check": str(n.get("check")), "claim": str(n.get("claim") or "—"),
                      "reason": str(n.get("reason") or "")} for n in results["not_run"]],
     }

@@ -55,6 +55,7 @@ BASE = {
         _record("demo.corollary3", "test_sandwich_exact", "pass", margin=None, predicted="d*(d+1)/(n+d+1)",
                 measured="d*(d+1)/(n+d+1)"),
     ],
+    "unchecked": {"demo": [{"statement": "The rate of Theorem 9", "reason": "not known"}]},
     "not_run": [{"check": "verify/demo/test_demo.py::test_big", "claim": "demo.theorem1",
                  "reason": "slow: runs in the paper profile only"}],
 }

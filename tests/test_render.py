@@ -165,6 +165,7 @@ def test_markdown_has_summary_sections_and_figures(rendered):
     assert "```text\neta* = n/(n+d+1)\n```" in md
     assert "> **Warning.** Reconstructed, not read in the paper: the constant 1 in n+d+1 is re-pinnable" in md
     assert "exceeds the bound 0.25" in md and "test_eta_fail reason" in md
+    assert "## What the suite does not check" in md and "- The rate of Theorem 9. *Why not:* not known." in md
     assert "](figures/convergence.png)" in md
     assert "## Not run in this profile" in md and "test_big" in md
     assert "…" in md  # the long predicted list was shortened

@@ -27,6 +27,7 @@ from verify import claims as claim_registry
 from verify import timings
 from verify.evidence import SCHEMA_VERSION, Evidence, expected_failure_kind
 from verify.stats import CONFIDENCE, holm
+from verify.unchecked import UNCHECKED
 
 PROFILES = ("quick", "paper")
 
@@ -300,6 +301,8 @@ def pytest_sessionfinish(session, exitstatus):
         "family": family,
         "evidence": records,
         "not_run": sorted(not_run, key=lambda n: n["check"]),
+        "unchecked": {pid: [{"statement": st, "reason": why} for st, why in entries]
+                      for pid, entries in UNCHECKED.items()},
         "timings": timings.collected() + config.stash[_REMOTE]["timings"],
     }
     path = Path(out)
