@@ -5,6 +5,7 @@ Options (loaded for every run through the root conftest):
                                      never changes with the profile; ``slow`` checks run only under ``paper``
   --only GLOB[,GLOB]                 run only the checks of matching claim ids
   --evidence-out PATH                write results.json there (figures go to PATH's folder/figures)
+  --cache-dir PATH / --no-cache      disk cache of trained models (verify/cache.py), shared by xdist workers
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from verify import claims as claim_registry
+from verify import cache as disk_cache
 from verify import timings
 from verify.evidence import SCHEMA_VERSION, Evidence, expected_failure_kind
 from verify.stats import CONFIDENCE, holm
@@ -58,6 +60,9 @@ def pytest_addoption(parser):
                     help="quick (default, minutes on 2 cores) or paper (the papers' sizes)")
     group.addoption("--only", default=None, help="comma-separated globs of claim ids, e.g. 'gd_cot.theorem3_*'")
     group.addoption("--evidence-out", default=None, help="write the evidence JSON to this path")
+    group.addoption("--cache-dir", default=None,
+                    help="disk cache of trained models (default: env PROOFCHECK_CACHE, else .proofcheck-cache)")
+    group.addoption("--no-cache", action="store_true", help="train everything afresh; read and write no cache")
 
 
 def pytest_configure(config):
@@ -66,6 +71,8 @@ def pytest_configure(config):
         raise pytest.UsageError(f"unknown profile {profile!r} (choose one of: {', '.join(PROFILES)})")
     settings.load_profile(profile)
     _one_torch_thread()
+    disk_cache.configure(config.getoption("--cache-dir") or disk_cache.default_location(),
+                         enabled=not config.getoption("--no-cache"))
     config.addinivalue_line("markers", "claim(id): the claim id (paper.kindN) this check gives evidence for")
     config.addinivalue_line("markers", "slow: paper-scale check; runs only with --proofcheck-profile paper")
     config.stash[_EVIDENCE] = []

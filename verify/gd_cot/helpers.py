@@ -9,6 +9,7 @@ import numpy as np
 from constructions.gd_cot import cot_rollout, embed, estimates, gd_iterates, sample_tasks
 from constructions.gd_cot.roundoff import rollout_vs_gd_bound
 from verify import timings
+from verify.cache import disk_cached
 
 
 def one_task(seed: int, n: int, d: int):
@@ -119,6 +120,7 @@ def rollout_to_gd(model, X, w_star, eta: float, k: int):
 
 
 @lru_cache(maxsize=None)
+@disk_cached
 def trained_cot(profile: str, k: int):
     """Dense LSAs trained on the teacher-forced CoT loss from N(0, 0.1^2) init, one per seed of the profile, in
     one batched run, with the evaluation curve (per seed) on the fixed evaluation set.
@@ -200,6 +202,7 @@ def no_cot_model_loss(model, X, w_star):
 
 
 @lru_cache(maxsize=None)
+@disk_cached
 def trained_no_cot(profile: str):
     """Dense LSAs trained without CoT (same sizes, steps and seeds), with the evaluation curve on the same tasks."""
     from dynamics.gd_cot import train_no_cot_seeds

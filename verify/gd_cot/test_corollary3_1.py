@@ -18,6 +18,7 @@ from constructions.gd_cot import symbolic as sy
 from dynamics.gd_cot import train_no_cot_seeds
 from dynamics.training import TrainConfig
 from verify import stats
+from verify.cache import disk_cached
 from verify.gd_cot.helpers import (
     STEP_TOL, eval_tasks, no_cot_excess_tolerance, no_cot_map_loss, no_cot_model_loss, no_cot_optimum_loss, seeds,
 )
@@ -56,6 +57,7 @@ def _grid(profile):
 
 
 @lru_cache(maxsize=32)
+@disk_cached
 def _excess(profile, d, n, steps, tasks):
     """Per seed and task: the trained model's loss minus the Theorem 3.1 optimum's on the same tasks, and the
     optimum's mean loss on them."""

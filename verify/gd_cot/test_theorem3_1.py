@@ -19,6 +19,7 @@ from dynamics.gd_cot import train_no_cot_seeds
 from dynamics.training import TrainConfig
 from constructions.gd_cot.torch_model import no_cot_estimate
 from verify import stats
+from verify.cache import disk_cached
 from verify.gd_cot.helpers import (
     STEP_TOL, eval_tasks, half_sq, no_cot_excess_tolerance, no_cot_map_loss, no_cot_model_loss, no_cot_optimum_loss,
     seeds,
@@ -188,6 +189,7 @@ def train_sizes(profile):
 
 
 @lru_cache(maxsize=4)
+@disk_cached
 def _trained(profile):
     d, n, steps, _ = train_sizes(profile)
     chosen = seeds(profile)

@@ -62,6 +62,7 @@ import torch
 from constructions.gd_cot.model import blocks, token_dim
 from constructions.gd_cot.torch_model import LSA, cot_loss, gd_targets_torch, sample_tasks_torch
 from dynamics.gd_cot import SCALAR, assumption41_init, integrate_flow, reduced_flow
+from verify.cache import disk_cached
 from verify.stats import z_value
 
 pytestmark = pytest.mark.claim("gd_cot.theorem4_1")
@@ -218,6 +219,7 @@ def _errors(run, ode: np.ndarray) -> dict:
 
 
 @lru_cache(maxsize=None)
+@disk_cached
 def _runs(profile: str):
     cfg = PROFILES[profile]
     d, blk = CASE["d"], blocks(CASE["d"])

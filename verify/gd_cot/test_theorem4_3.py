@@ -24,6 +24,7 @@ from constructions.gd_cot.torch_model import LoopedLSA, sample_tasks_torch
 from constructions.gd_cot.wishart import best_looped_step, looped_gd_loss
 from dynamics.gd_cot import train_looped_seeds
 from dynamics.training import TrainConfig
+from verify.cache import disk_cached
 from verify.stats import mean_in_band, mean_le, ratio_of_means_ge
 
 pytestmark = pytest.mark.claim("gd_cot.theorem4_3")
@@ -126,6 +127,7 @@ def test_dense_gradient_at_reduced_optimum(evidence, profile):
 
 
 @lru_cache(maxsize=None)
+@disk_cached
 def _trained_excess(profile: str):
     seeds, steps, batch, lr, eval_tasks = _profile_sizes(profile)
     model, result = train_looped_seeds(D, N, 2, seeds, TrainConfig(steps=steps, batch=batch, lr=lr))
