@@ -16,12 +16,16 @@ $(STAMP): requirements.txt
 BENCH_JSON := bench/out/gd_cot_training.json
 SEEDS_JSON := bench/out/gd_cot_seeds.json
 
+# Parallel workers (pytest-xdist) for the report and the tests: JOBS=1 runs serially, in one process.
+JOBS ?= auto
+XDIST := -n $(if $(filter 1,$(JOBS)),0,$(JOBS))
+
 # Proof-check report on the quick profile; pass extra flags with ARGS="--profile paper --only 'gd_cot.*'".
 # Its header quotes the latest benchmarks; without them, short ones (k = 20, ~30 s each) run first.
 report: $(STAMP)
 	@test -f $(BENCH_JSON) || $(PY) -m bench gd_cot_training --ks 20 --dtypes float32 --json $(BENCH_JSON)
 	@test -f $(SEEDS_JSON) || $(PY) -m bench gd_cot_seeds --dtypes float64 --timing-steps 10 --json $(SEEDS_JSON)
-	$(PY) -m reports $(ARGS)
+	$(PY) -m reports --jobs $(JOBS) $(ARGS)
 
 # The full side-by-side training benchmark (k = 10, 20; float32, float64; a few minutes).
 bench: $(STAMP)
@@ -29,7 +33,7 @@ bench: $(STAMP)
 
 # Library tests and claim checks (quick profile).
 test: $(STAMP)
-	$(PY) -m pytest tests verify $(ARGS)
+	$(PY) -m pytest $(XDIST) tests verify $(ARGS)
 
 clean:
 	rm -rf $(VENV) reports/out .pytest_cache .hypothesis

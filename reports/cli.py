@@ -42,7 +42,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=str(DEFAULT_OUT), help="report folder (default: reports/out)")
     p.add_argument("--only", default=None, help="comma-separated globs of claim ids, e.g. 'gd_cot.*'")
     p.add_argument("--render-only", action="store_true", help="re-render OUT/results.json without running pytest")
+    p.add_argument("--jobs", default="1", type=_jobs,
+                   help="pytest-xdist workers: a number, or 'auto' (one per CPU); default 1 (serial)")
+    p.add_argument("--no-cache", action="store_true", help="retrain every model (ignore the disk cache)")
+    p.add_argument("--cache-dir", default=None, help="disk cache of trained models (default .proofcheck-cache)")
     return p
+
+
+def _jobs(value: str) -> str:
+    if value == "auto" or (value.isdigit() and int(value) >= 1):
+        return value
+    raise argparse.ArgumentTypeError(f"--jobs must be a positive integer or 'auto' (got {value!r})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,8 +72,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out).absolute()
-    if args.render_only and (args.profile or args.only):
-        raise ProofCheckError("--render-only re-renders OUT/results.json; --profile and --only do not apply")
+    if args.render_only and (args.profile or args.only or args.jobs != "1" or args.no_cache or args.cache_dir):
+        raise ProofCheckError("--render-only re-renders OUT/results.json; --profile, --only, --jobs and the cache "
+                              "options do not apply")
     if args.only:
         from verify import claims
 
@@ -80,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
             _copy_inputs(out, stage)
             pytest_rc = 0
         else:
-            command, pytest_rc = _run_pytest(stage, args.profile or "quick", args.only, out)
+            command, pytest_rc = _run_pytest(stage, args.profile or "quick", args.only, out, _extra(args))
         try:
             summary = render.write_report(stage, command=command)
         except (ProofCheckError, OSError, RuntimeError) as exc:  # typst.TypstError is a RuntimeError
@@ -114,9 +125,19 @@ def _unexpected_failures(records: list[dict], claims: dict | None = None) -> tup
     return bad, sum(r["verdict"] in ("known_failure", "not_reproduced") for r in records)
 
 
-def _run_pytest(stage: Path, profile: str, only: str | None, out: Path) -> tuple[str, int]:
+def _extra(args: argparse.Namespace) -> list[str]:
+    """pytest options for --jobs and the cache flags."""
+    extra = ["-n", args.jobs] if args.jobs != "1" else []
+    if args.no_cache:
+        extra.append("--no-cache")
+    if args.cache_dir:
+        extra += ["--cache-dir", str(Path(args.cache_dir).absolute())]
+    return extra
+
+
+def _run_pytest(stage: Path, profile: str, only: str | None, out: Path, extra: list[str] = ()) -> tuple[str, int]:
     """Run the verify suite into ``stage``; return the command to show in the report and pytest's status."""
-    args = ["verify", "-q", "-p", "no:cacheprovider", "--proofcheck-profile", profile]
+    args = ["verify", "-q", "-p", "no:cacheprovider", "--proofcheck-profile", profile, *extra]
     if only:
         args += ["--only", only]
     cmd = [sys.executable, "-m", "pytest", *args, "--evidence-out", str(stage / "results.json")]

@@ -159,18 +159,19 @@ def bad_inputs(tmp_path: Path) -> dict[str, list[str]]:
         "no-results": ["--render-only", "--out", str(tmp_path / "empty")],
         "schema": ["--render-only", "--out", str(wrong)],
         "render-only-with-only": ["--render-only", "--only", "gd_cot.*", "--out", str(wrong)],
+        "jobs": ["--jobs", "0"],
     }
 
 
 @pytest.mark.parametrize("case", ["profile", "only", "proc", "under-file", "out-is-file", "no-results", "schema",
-                                  "render-only-with-only"])
+                                  "render-only-with-only", "jobs"])
 def test_bad_input_is_one_line(tmp_path, case):
     proc = run_cli(*bad_inputs(tmp_path)[case])
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr and proc.stdout == ""  # stdout empty: pytest never started
     lines = proc.stderr.strip().splitlines()
-    if case == "profile":  # argparse: usage, then one error line
-        assert lines[-1].startswith("python -m reports: error: argument --profile")
+    if case in ("profile", "jobs"):  # argparse: usage, then one error line
+        assert lines[-1].startswith(f"python -m reports: error: argument --{case}")
     else:
         assert len(lines) == 1 and lines[0].startswith("error: ")
     assert not (tmp_path / "o1").exists()
