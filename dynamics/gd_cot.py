@@ -530,6 +530,33 @@ def stage_one_target(flow: ReducedFlow, b: np.ndarray) -> np.ndarray:
     return -np.linalg.solve(H, flow.grad(y)[: flow.dim])
 
 
+# The suite's reading of "V31 moves first, then W13" (the paper's stage definition is not known [?]): at the stage
+# boundary V31 has closed >= 90% of its gap to the stage-1 target while W13 has covered <= 5% of its way to I.
+TWO_STAGE_A_LEFT, TWO_STAGE_B_MOVED = 0.10, 0.05
+
+
+def two_stage_measures(flow: ReducedFlow, traj: Trajectory) -> tuple[float, float, float]:
+    """(stage boundary t*, share of V31's gap to the stage-1 target left at t*, share of W13's way to I covered at
+    t*). Two stages hold when the second is <= TWO_STAGE_A_LEFT and the third <= TWO_STAGE_B_MOVED."""
+    boundary = stage_boundary(flow, traj)
+    i = int(np.searchsorted(traj.t, boundary))
+    i = min(i, len(traj.t) - 1)
+    target = stage_one_target(flow, traj.b[0])
+    a_left = np.linalg.norm(traj.a[i] - target) / np.linalg.norm(traj.a[0] - target)
+    b_moved = progress_fraction(traj.b, traj.b[0], np.ones(flow.dim))[i]
+    return boundary, float(a_left), float(b_moved)
+
+
+def independent_init(flow: ReducedFlow, init_scale: float, seed: int = 0) -> np.ndarray:
+    """Beyond Assumption 4.1: V31(0) and W13(0) in one eigenbasis but with INDEPENDENT eigenvalues, a_j(0) =
+    sigma u_j, b_j(0) = sigma v_j, u, v ~ U(ASSUMPTION_41_SPREAD) (seeded). Eigenspace flows only."""
+    sigma = positive_float(init_scale, "init_scale", "the scale sigma of the initialisation")
+    if flow.mode == SCALAR:
+        raise ProofCheckError("independent eigenvalues need the eigenspace flow (the scalar flow has one)")
+    u, v = np.random.default_rng(seed).uniform(*ASSUMPTION_41_SPREAD, (2, flow.d))
+    return np.concatenate([sigma * u, sigma * v])
+
+
 def train_looped(d: int, n: int, loops: int, config: TrainConfig, *, init_scale: float = 0.1):
     """Train a :class:`LoopedLSA` (dense shared V, W) on in-context regression with a query (Theorem 4.3)."""
     from constructions.gd_cot.torch_model import LoopedLSA, looped_query_loss

@@ -21,8 +21,8 @@ from constructions.gd_cot.symbolic import identity_cov_moments
 from constructions.gd_cot.torch_model import LSA, cot_loss, gd_targets_torch
 from constructions.gd_cot.wishart import expected_gd_error, normalized_trace_moments, trace_moment
 from dynamics.gd_cot import (
-    EIGEN_COEFFS, SCALAR, assumption41_init, eigenspace_pattern_values, integrate_flow, progress_fraction,
-    reduced_flow, scalar_eval_loss, scalar_loss_symbolic, stage_boundary, stage_one_target, time_grid,
+    EIGEN_COEFFS, SCALAR, TWO_STAGE_A_LEFT, TWO_STAGE_B_MOVED, assumption41_init, eigenspace_pattern_values,
+    integrate_flow, reduced_flow, scalar_eval_loss, scalar_loss_symbolic, time_grid, two_stage_measures,
     wishart_sample,
 )
 from dynamics.integrate import figure, summarize
@@ -34,7 +34,7 @@ XDIST_GROUP = "gd_cot.trained_cot"  # shares helpers.trained_cot's cached traini
 PAPER = dict(d=10, n=20, k=20, eta=0.1)
 DEFAULT = dict(d=10, n=20, k=10, eta=0.1)
 T_MAX = 3000.0
-B_NEAR_START, A_NEAR_TARGET = 0.05, 0.10  # stated two-stage criteria (see the claim's notes)
+B_NEAR_START, A_NEAR_TARGET = TWO_STAGE_B_MOVED, TWO_STAGE_A_LEFT  # stated two-stage criteria (claim's notes)
 
 
 @lru_cache(maxsize=None)
@@ -294,12 +294,7 @@ def test_flow_converges_to_construction(evidence, case):
 
 
 def _stages(flow, traj):
-    boundary = stage_boundary(flow, traj)
-    i = int(np.searchsorted(traj.t, boundary))
-    target = stage_one_target(flow, traj.b[0])
-    a_left = np.linalg.norm(traj.a[i] - target) / np.linalg.norm(traj.a[0] - target)
-    b_moved = progress_fraction(traj.b, traj.b[0], np.ones(flow.dim))[i]
-    return boundary, float(a_left), float(b_moved)
+    return two_stage_measures(flow, traj)
 
 
 @pytest.mark.parametrize("init_scale", [0.01, 0.1, 0.3])

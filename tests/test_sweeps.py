@@ -1,0 +1,64 @@
+"""sweeps: the same map gives the same verdicts on every executor (a real Dask LocalCluster is started), bad
+input fails before any work, and the boundary table reads the map."""
+
+from __future__ import annotations
+
+import pytest
+
+from constructions.errors import ProofCheckError
+from sweeps import engine, plot
+from sweeps.__main__ import main
+
+TINY = dict(profile="quick", seeds=2, grid={"sigma": (0.03, 1.0), "k": (5,)}, progress=False)
+
+
+@pytest.fixture(scope="module")
+def serial_run():
+    return engine.run_map("gd_cot", executor="serial", **TINY)
+
+
+def test_dask_local_cluster_gives_the_serial_verdicts(serial_run):
+    dask_run = engine.run_map("gd_cot", executor="dask", workers=2, measure_overhead=True, **TINY)
+    assert dask_run.workers == 2 and dask_run.overhead_seconds_per_task > 0
+    for a, b in zip(serial_run.cells, dask_run.cells):
+        assert (a["x"], a["y"], a["verdict"], a["passed"]) == (b["x"], b["y"], b["verdict"], b["passed"])
+        assert a["margins"] == b["margins"]  # pure, seeded cells: the same numbers on every executor
+
+
+def test_map_reads_small_init_holds_large_init_fails(serial_run):
+    """Theorem 4.1's criterion inside its region (sigma = 0.03) and a near-miss outside it (sigma = 1)."""
+    assert serial_run.cell(0.03, 5)["verdict"] == "holds" and serial_run.cell(0.03, 5)["in_region"]
+    assert serial_run.cell(1.0, 5)["verdict"] == "fails" and not serial_run.cell(1.0, 5)["in_region"]
+    assert plot.boundary_lines(serial_run) == ["k = 5: holds on every seed up to sigma = 0.03; first failure at "
+                                               "sigma = 1"]
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    (dict(executor="ray"), "unknown executor"),
+    (dict(executor="serial", address="tcp://x:1"), "--address needs --executor dask"),
+    (dict(seeds=0), "--seeds must be at least 1"),
+    (dict(workers=0, executor="dask"), "--workers must be at least 1"),
+    (dict(profile="huge"), "unknown profile"),
+])
+def test_bad_arguments_fail_before_work(kwargs, needle):
+    with pytest.raises(ProofCheckError, match=needle):
+        engine.run_map("gd_cot", progress=False, **kwargs)
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["gd_cot", "--grid", "sigma"], "expected sigma=v1,v2"),
+    (["gd_cot", "--grid", "tau=1"], "expected sigma=v1,v2"),
+    (["gd_cot", "--grid", "sigma=-1"], "positive numbers"),
+    (["gd_cot", "--grid", "k=2.5"], "k takes integers"),
+    (["gd_cot", "--out", "/proc/maps"], "not writable"),
+    ([], "name a map"),
+])
+def test_cli_bad_input_is_one_line_and_exit_2(argv, needle, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and needle in err[0]
+
+
+def test_cli_list(capsys):
+    assert main(["--list"]) == 0
+    assert "gd_cot: " in capsys.readouterr().out
