@@ -99,9 +99,8 @@ def _gd_cot_independent(x, y, seed, profile):
     return _gd_cot_cell(x, y, seed, profile, init="independent")
 
 
-_SIGMA = Axis("sigma", r"init scale $\sigma$", quick=(0.03, 0.3, 1.0), paper=(0.01, 0.03, 0.1, 0.3, 0.5, 1.0, 2.0),
-              log=True)
-_K = Axis("k", r"CoT steps $k$", quick=(2, 5, 10), paper=(2, 3, 5, 10, 20, 40))
+_SIGMA = Axis("sigma", r"init scale $\sigma$", quick=(0.03, 0.3, 1.0), paper=(0.01, 0.1, 0.3, 0.5, 1.0), log=True)
+_K = Axis("k", r"CoT steps $k$", quick=(2, 5, 10), paper=(2, 5, 10, 20))
 
 MAPS: dict[str, AssumptionMap] = {
     "gd_cot": AssumptionMap(
