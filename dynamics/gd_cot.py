@@ -601,3 +601,26 @@ def train_looped_seeds(d: int, n: int, loops: int, seeds, config: TrainConfig, *
 
     result = train(model, lambda m, tasks: m.per_task_loss(tasks).mean(-1).sum(), sample, config)
     return model, result
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Softmax attention on the same task (issue 16; reconstruction, constructions/gd_cot/softmax_model.py)
+# ---------------------------------------------------------------------------------------------------------
+def train_softmax_seeds(d: int, n: int, k: int | None, eta: float, config: TrainConfig, seeds, *,
+                        init_scale: float = 0.1, callback=None):
+    """S one-layer softmax-attention models trained as one batch: on the teacher-forced CoT loss towards k-step
+    GD with step ``eta`` (``k`` given), or without CoT (``k=None``: one pass predicts w*). Fresh tasks per seed
+    and step (the same streams as the LSA runs of those seeds). Returns (model, TrainResult)."""
+    from constructions.gd_cot.softmax_model import SoftmaxAttention, softmax_cot_loss, softmax_no_cot_loss
+
+    d = positive_int(d, "d", "the input dimension")
+    n = positive_int(n, "n", "the number of in-context examples")
+    config = _seeded_config(config, seeds)
+    model = SoftmaxAttention(d, config.seeds, init_scale=init_scale)
+    if k is None:
+        trainer = Trainer(model, lambda m, batch: softmax_no_cot_loss(m, *batch),
+                          lambda gens, size: sample_tasks_torch_seeds(gens, size, n, d), config)
+    else:
+        trainer = Trainer(model, lambda m, batch: softmax_cot_loss(m, *batch), cot_sampler_seeds(n, d, k, eta),
+                          config)
+    return model, run(trainer, callback)
