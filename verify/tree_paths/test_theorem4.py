@@ -33,8 +33,8 @@ pytestmark = pytest.mark.claim("tree_paths.theorem4")
 S = BACKWARD["S"]
 # Pre-registered in the digest (section 9 item 7): exact-path accuracy >= 0.99 on the 1024 random test trees.
 MAX_PATH_ERROR_RATE = 0.01
-# The reduced dynamics are pre-registered to describe SGD within 0.02 in alpha and in beta (digest section 9 item
-# 6; theorem3 checks both). Derived: every component of y_hat - a_t is a ratio of key weights in which e^alpha
+# The reduced dynamics are pre-registered to describe SGD within 0.02 in alpha (digest section 9 item 6); theorem3
+# holds beta to a tighter derived tolerance (~0.004), so 0.02 covers beta too. Derived: every component of y_hat - a_t is a ratio of key weights in which e^alpha
 # enters only Z and each e^beta factor enters numerator and Z, so |d ln error| <= |d alpha| + |d beta|; and the
 # value margin alpha - max(beta, 0) moves by at most the same. Hence a band of +-0.04 in ln(error) and margin.
 PREDICTION_TOL = 0.02 + 0.02
