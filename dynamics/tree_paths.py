@@ -432,3 +432,32 @@ def forward_phases(traj: Trajectory, m: int, S: int) -> dict[str, int | None]:
             elif not ok:
                 since[name] = None
     return since
+
+
+FORWARD_GROUPS = {"U1": ("alpha1", "beta1"), "U2": ("alpha2", "beta2"),
+                  "V1": ("V1_bb", "V1_bf", "V1_fb", "V1_ff"), "V2": ("V2_bb", "V2_bf", "V2_fb", "V2_ff")}
+
+
+def group_half_times(traj: Trajectory) -> dict[str, int]:
+    """Per parameter group of the 12-scalar reduction (U_1 = (alpha_1, beta_1), U_2, V_1, V_2): the first logged
+    iteration at which the group's displacement from its start, ||theta_g(t) - theta_g(0)||, reaches half of its
+    displacement at the end of the run (a phase time read from the parameters, not from decoding)."""
+    out = {}
+    for g, keys in FORWARD_GROUPS.items():
+        X = np.stack([traj[k] for k in keys], axis=1)
+        d = np.linalg.norm(X - X[0], axis=1)
+        out[g] = int(traj.steps[int(np.argmax(d >= 0.5 * d[-1]))])
+    return out
+
+
+def phases_from_times(times: dict[str, int], separation: float) -> list[tuple[str, ...]]:
+    """Groups sorted by time and merged into phases: a new phase starts where a group's time exceeds the previous
+    group's by at least the factor ``separation``; groups closer than that share a phase."""
+    order = sorted(times, key=lambda g: (times[g], g))
+    phases = [[order[0]]]
+    for prev, g in zip(order, order[1:]):
+        if times[g] >= separation * max(times[prev], 1):
+            phases.append([g])
+        else:
+            phases[-1].append(g)
+    return [tuple(sorted(p)) for p in phases]
