@@ -142,8 +142,13 @@ def forward_trained_reduced(profile: str, lr_factor: float = 1.0):
                                   log_every=FORWARD_LOG_EVERY[profile])
 
 
-# Hypothesis strategy for one tree case: perfect binary (depth 1..4) or random (2..31 nodes, 1..4 children);
-# labels a subset of [S]; one-hot or random orthonormal embeddings (d = S + 0..4).
+# Hypothesis strategy for one tree case: perfect binary (depth 1..PERFECT_MAX_DEPTH) or random (2..31 nodes, 1..4
+# children); labels a subset of [S]; one-hot or random orthonormal embeddings (d = S + 0..4).
+# The depth of perfect trees is clipped at 6 (n = 127 nodes, S and d up to ~135): every example builds and decodes
+# d x N token matrices, and depth 7 (255 nodes) would cost ~4-8x more per example while adding no new structure
+# (the same binary branching; the paper trains at depth 4 and 3). Random trees stay at <= 31 nodes for the same cost
+# reason. The shared ``size`` draw maps onto depths 1..6 evenly (it used to clip every size >= 4 to depth 4).
+PERFECT_MAX_DEPTH = 6
 TREE_CASES = dict(kind=st.sampled_from(["perfect", "random"]), size=st.integers(1, 31),
                   max_children=st.integers(1, 4), extra_labels=st.integers(0, 6),
                   emb=st.sampled_from(["one_hot", "orthonormal"]), extra_dim=st.integers(0, 4),
@@ -152,6 +157,6 @@ TREE_CASES = dict(kind=st.sampled_from(["perfect", "random"]), size=st.integers(
 
 def tree_case(kind, size, max_children, extra_labels, emb, extra_dim, seed):
     """(tree, goal, embeddings A) for one drawn case of :data:`TREE_CASES`."""
-    size = min(size, 4) if kind == "perfect" else max(size, 2)
+    size = 1 + (size - 1) % PERFECT_MAX_DEPTH if kind == "perfect" else max(size, 2)
     tree, goal, S = draw_tree(kind, size, max_children, extra_labels, seed)
     return tree, goal, draw_embeddings(emb, S, extra_dim, seed)
