@@ -34,6 +34,7 @@ from constructions.errors import positive_float, positive_int
 from constructions.tree_paths.symbolic import alpha, beta
 from constructions.tree_paths.torch_model import (
     LOSS_FACTOR, TreeBatch, backward_loss, forward_loss, pad_embeddings, sample_backward, sample_forward,
+    stack_batches,
 )
 
 @contextmanager
@@ -176,6 +177,48 @@ def train_backward(m: int, S: int, lr: float, steps: int, batch: int, *, embeddi
     return B.detach().numpy(), out
 
 
+def _seeds(seeds) -> tuple[int, ...]:
+    seeds = tuple(int(s) for s in seeds)
+    if not seeds:
+        raise ValueError("seeds must name at least one training seed")
+    return seeds
+
+
+@_one_thread
+def train_backward_seeds(m: int, S: int, lr: float, steps: int, batch: int, seeds, *,
+                         log_every: int = 1) -> tuple[np.ndarray, list[Trajectory]]:
+    """:func:`train_backward` (one-hot embeddings) for several seeds in one batched computation: B carries a
+    leading seed axis, and seed s draws its trees from its own generator ``manual_seed(seeds[s])``, so seed s is
+    the run ``train_backward(..., seed=seeds[s])`` up to float64 round-off (the summed loss has block-separate
+    gradients). Returns (B (s, S, S), one trajectory per seed)."""
+    m = positive_int(m, "m", "the depth of the perfect binary trees")
+    lr = positive_float(lr, "lr", "the learning rate")
+    steps = positive_int(steps, "steps", "the number of SGD steps")
+    seeds = _seeds(seeds)
+    A_pad = pad_embeddings(np.eye(S))
+    B = torch.zeros(len(seeds), S, S, dtype=torch.float64, requires_grad=True)
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
+    outs = [Trajectory() for _ in seeds]
+    elapsed = 0.0
+    for t in range(steps + 1):
+        t0 = time.perf_counter()
+        data = stack_batches([sample_backward(g, batch, m, S) for g in gens])
+        loss = backward_loss(B, A_pad, data)  # (s,)
+        if t % log_every == 0 or t == steps:
+            Bs = B.detach().numpy()
+            for out, H, L in zip(outs, Bs, loss.detach().numpy()):
+                out.log(t, H11=H[0, 0], H12=H[0, 1], loss=L, **symmetric_parts(H))
+        if t == steps:
+            break
+        (g,) = torch.autograd.grad(loss.sum(), B)
+        with torch.no_grad():
+            B -= lr * g
+        elapsed += time.perf_counter() - t0
+    for out in outs:
+        out.seconds_per_step = elapsed / steps
+    return B.detach().numpy().copy(), outs
+
+
 @_one_thread
 def backward_gradient(B: np.ndarray, embeddings: np.ndarray, batch: TreeBatch) -> np.ndarray:
     """dL/dB of the mean minibatch loss (float64)."""
@@ -293,6 +336,49 @@ def train_forward(m: int, S: int, lr: float, steps: int, batch: int, *, seed: in
     return params, out
 
 
+@_one_thread
+def train_forward_seeds(m: int, S: int, lr: float, steps: int, batch: int, seeds, *,
+                        log_every: int = 1) -> tuple[list[dict], list[Trajectory]]:
+    """:func:`train_forward` for several seeds in one batched computation (a leading seed axis on U_l, V_l; seed
+    s draws from ``manual_seed(seeds[s])``, so it is the run ``train_forward(..., seed=seeds[s])`` up to
+    round-off). Returns (one {'U1', 'U2', 'V1', 'V2'} per seed, one trajectory per seed)."""
+    lr = positive_float(lr, "lr", "the learning rate")
+    steps = positive_int(steps, "steps", "the number of SGD steps")
+    seeds = _seeds(seeds)
+    z = lambda *shape: torch.zeros(len(seeds), *shape, dtype=torch.float64, requires_grad=True)
+    U, V = [z(S, S), z(S, S)], [z(2, 2), z(2, 2)]
+    A_pad = pad_embeddings(np.eye(S))
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
+    outs = [Trajectory() for _ in seeds]
+    elapsed = 0.0
+    for t in range(steps + 1):
+        t0 = time.perf_counter()
+        data = stack_batches([sample_forward(g, batch, m, S) for g in gens])
+        loss, node, stage = forward_loss(U, V, A_pad, data, parts=True)  # (s,) each
+        if t % log_every == 0 or t == steps:
+            for i, out in enumerate(outs):
+                sym = {}
+                for l in (1, 2):
+                    parts = symmetric_parts(U[l - 1][i].detach().numpy())
+                    sym[f"alpha{l}"], sym[f"beta{l}"] = parts["alpha"], parts["beta"]
+                    sym[f"diag_spread{l}"] = parts["diag_spread"]
+                _log_forward(out, t, {**sym, "V1": V[0][i].detach(), "V2": V[1][i].detach()}, loss[i].item(),
+                             node[i].item(), stage[i].item())
+        if t == steps:
+            break
+        grads = torch.autograd.grad(loss.sum(), U + V)
+        with torch.no_grad():
+            for v, g in zip(U + V, grads):
+                v -= lr * g
+        elapsed += time.perf_counter() - t0
+    for out in outs:
+        out.seconds_per_step = elapsed / steps
+    params = [{"U1": U[0][i].detach().numpy().copy(), "U2": U[1][i].detach().numpy().copy(),
+               "V1": V[0][i].detach().numpy().copy(), "V2": V[1][i].detach().numpy().copy()}
+              for i in range(len(seeds))]
+    return params, outs
+
+
 @lru_cache(maxsize=None)
 def backward_asymptotics(m: int) -> dict[str, sp.Expr]:
     """Large-alpha behaviour of the reduced backward GD (docs/provenance/tree_paths.md §6.2, derived here).
@@ -346,3 +432,32 @@ def forward_phases(traj: Trajectory, m: int, S: int) -> dict[str, int | None]:
             elif not ok:
                 since[name] = None
     return since
+
+
+FORWARD_GROUPS = {"U1": ("alpha1", "beta1"), "U2": ("alpha2", "beta2"),
+                  "V1": ("V1_bb", "V1_bf", "V1_fb", "V1_ff"), "V2": ("V2_bb", "V2_bf", "V2_fb", "V2_ff")}
+
+
+def group_half_times(traj: Trajectory) -> dict[str, int]:
+    """Per parameter group of the 12-scalar reduction (U_1 = (alpha_1, beta_1), U_2, V_1, V_2): the first logged
+    iteration at which the group's displacement from its start, ||theta_g(t) - theta_g(0)||, reaches half of its
+    displacement at the end of the run (a phase time read from the parameters, not from decoding)."""
+    out = {}
+    for g, keys in FORWARD_GROUPS.items():
+        X = np.stack([traj[k] for k in keys], axis=1)
+        d = np.linalg.norm(X - X[0], axis=1)
+        out[g] = int(traj.steps[int(np.argmax(d >= 0.5 * d[-1]))])
+    return out
+
+
+def phases_from_times(times: dict[str, int], separation: float) -> list[tuple[str, ...]]:
+    """Groups sorted by time and merged into phases: a new phase starts where a group's time exceeds the previous
+    group's by at least the factor ``separation``; groups closer than that share a phase."""
+    order = sorted(times, key=lambda g: (times[g], g))
+    phases = [[order[0]]]
+    for prev, g in zip(order, order[1:]):
+        if times[g] >= separation * max(times[prev], 1):
+            phases.append([g])
+        else:
+            phases[-1].append(g)
+    return [tuple(sorted(p)) for p in phases]

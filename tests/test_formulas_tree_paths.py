@@ -64,3 +64,34 @@ def test_asymptotic_direction_matches_finite_alpha_gd(m):
     ratio = (sp.diff(L, beta).subs(at).evalf(60) / n_off) / (sp.diff(L, alpha).subs(at).evalf(60) / n_diag)
     r = dyn.backward_asymptotics(m)["r"].subs(beta, sp.Rational(-3, 2)).evalf(60)
     assert abs(float(ratio / r) - 1) <= 1e-15
+
+
+@pytest.mark.parametrize("a, b", [(4.0, -1.3), (2.0, 0.4), (0.3, -0.05)])
+def test_backward_symmetric_steps_match_the_model(a, b):
+    """bounds.backward_symmetric_steps (multiplicities, no model run) against the numpy model with H = a I +
+    b (J - I), teacher-forced, on random trees: errors and value margins per step. Kills a wrong key weight."""
+    from constructions.tree_paths import BackwardModel, decode_path, random_leaf, random_test_tree
+
+    rng = np.random.default_rng(5)
+    S = 31
+    for _ in range(40):
+        tree = random_test_tree(S, rng, max_children=3)
+        goal = random_leaf(tree, rng)
+        dec = decode_path(BackwardModel(dyn.symmetric_H(a, b, S)), tree, goal, np.eye(S), feedback="teacher")
+        e, m = bounds.backward_symmetric_steps(tree, goal, a, b)
+        # softmax and norms of <= 60 terms of size <= 1 in float64
+        assert np.allclose(dec.errors, e, rtol=1e-12, atol=1e-14)
+        assert np.allclose(dec.margins[0], m, rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.05, 0.3])
+def test_equicorrelated_logit_params_match_the_matrix_product(rho):
+    """embeddings.equicorrelated_logit_params against A^T B A computed from the matrices."""
+    from constructions.tree_paths import equicorrelated
+    from constructions.tree_paths.embeddings import equicorrelated_logit_params
+
+    S, a, b = 9, 3.0, -0.4
+    A = equicorrelated(S, rho)
+    H = A.T @ dyn.symmetric_H(a, b, S) @ A
+    al, be = equicorrelated_logit_params(a, b, rho, S)
+    assert np.allclose(H, dyn.symmetric_H(al, be, S), rtol=0, atol=1e-12)  # eigh square root: ~1e-15 relative

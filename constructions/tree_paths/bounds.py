@@ -177,3 +177,29 @@ def backward_symmetric_exact(tree: Tree, goal: int, a: float, b: float) -> bool:
         if weight and not w_t > max(weight.values()):
             return False
     return True
+
+
+def backward_symmetric_steps(tree: Tree, goal: int, a: float, b: float) -> tuple[np.ndarray, np.ndarray]:
+    r"""Per-step (errors, value margins) of H = a I + b (J - I) with orthonormal embeddings and the true CoT,
+    derived from the value multiplicities (no model run): at step k the target t = v_{k+1} weighs
+    w_t = e^a + n_t e^b (the current node's edge has logit a, the other t-valued keys logit b), every other value
+    u weighs w_u = n_u e^b, except that the goal token (x = 0) has logit 0 and weighs 1. With Z = sum_u w_u,
+
+        ||y_hat_k - a_t||^2 = (1 - w_t/Z)^2 + sum_{u != t} (w_u/Z)^2 ,
+        margin_k = max(a, b if n_t > 0) - max(b if another value sits on an x != 0 key, 0).
+
+    For b = 0 this is :func:`backward_exact_errors` at c = a. Used to *predict* a trained model's errors and
+    margins from the reduced (alpha, beta) dynamics, independently of the trained model's logits."""
+    ea, eb = np.exp(a), np.exp(b)
+    errors, margins = [], []
+    for k in range(tree.depth(goal)):
+        _, t, counts = backward_step_counts(tree, goal, k)
+        weight = {u: n * eb + (1 - eb if u == goal else 0.0) for u, n in counts.items()}
+        n_t = counts.get(t, 0)
+        w_t = ea + weight.pop(t, 0.0)
+        Z = w_t + sum(weight.values())
+        errors.append(np.sqrt((1 - w_t / Z) ** 2 + sum((w / Z) ** 2 for w in weight.values())))
+        n_other_b = sum(n for u, n in counts.items() if u != t) - 1  # keys with x != 0 and another value
+        best = max(a, b) if n_t > 0 else a
+        margins.append(best - (max(b, 0.0) if n_other_b > 0 else 0.0))
+    return np.array(errors), np.array(margins)

@@ -48,6 +48,14 @@ def equicorrelated(S: int, rho: float) -> np.ndarray:
     return (V * np.sqrt(w)) @ V.T
 
 
+def equicorrelated_logit_params(a: float, b: float, rho: float, S: int) -> tuple[float, float]:
+    """(alpha', beta') with A^T B A = alpha' I + beta' (J - I) for A = :func:`equicorrelated` (S, rho) and
+    B = a I + b (J - I) (derived: A = G^{1/2} commutes with J and G^{1/2} J G^{1/2} = (1 - rho + S rho) J, so
+    A^T B A = (a - b) G + b (1 - rho + S rho) J). The construction B* = c A A^T = c G is a = c, b = c rho."""
+    beta_ = (a - b) * rho + b * (1 - rho + S * rho)
+    return (a - b) * (1 - rho) + beta_, beta_
+
+
 def coherence(A: np.ndarray) -> float:
     """max_{i != j} |a_i^T a_j| / (|a_i| |a_j|): 0 for orthogonal embeddings."""
     An = A / np.linalg.norm(A, axis=0)

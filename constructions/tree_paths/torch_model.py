@@ -121,21 +121,37 @@ def _attend(logits: torch.Tensor, query_pos: torch.Tensor) -> torch.Tensor:
     return torch.softmax(logits.masked_fill(mask, float("-inf")), dim=-1)
 
 
+def stack_batches(batches) -> TreeBatch:
+    """Several batches of the same task and shape stacked on a new leading (seed) axis: the data of seeded
+    training (one batch per seed, each from its own generator)."""
+    b0 = batches[0]
+    st = lambda name: None if getattr(b0, name) is None else torch.stack([getattr(b, name) for b in batches])
+    return TreeBatch(b0.task, b0.m, b0.S, st("labels"), st("goal_pos"), st("keys_x"), st("keys_y"), st("keys_s"),
+                     b0.query_pos, st("targets"), st("stage_targets"))
+
+
+def _seed_index(P: torch.Tensor) -> tuple:
+    """Advanced-indexing prefix for a parameter with a leading seed axis ((s, ., .): index the seed), else ()."""
+    return (torch.arange(P.shape[0]).view(-1, 1, 1, 1),) if P.dim() == 3 else ()
+
+
 def backward_outputs(B: torch.Tensor, A_pad: torch.Tensor, batch: TreeBatch) -> tuple[torch.Tensor, torch.Tensor]:
-    """(y_hat (b, m, d), attention (b, m, T)) of the teacher-forced backward steps."""
-    K = A_pad.T @ B @ A_pad  # (S+1, S+1); row S and column S are 0
-    qy = batch.keys_y[:, batch.query_pos]  # (b, Q)
-    logits = K[batch.keys_x[:, None, :], qy[:, :, None]]  # (b, Q, T)
+    """(y_hat (b, m, d), attention (b, m, T)) of the teacher-forced backward steps; with a seed axis on B
+    ((s, d, d)) and on the batch (:func:`stack_batches`), shapes (s, b, m, d) and (s, b, m, T)."""
+    K = A_pad.T @ B @ A_pad  # ([s,] S+1, S+1); row S and column S are 0
+    qy = batch.keys_y[..., batch.query_pos]  # ([s,] b, Q)
+    logits = K[_seed_index(B) + (batch.keys_x[..., None, :], qy[..., None])]  # ([s,] b, Q, T)
     p = _attend(logits, batch.query_pos)
     values = A_pad.T[batch.keys_y]  # (b, T, d)
     return p @ values, p
 
 
 def backward_loss(B: torch.Tensor, A_pad: torch.Tensor, batch: TreeBatch, reduction: str = "mean") -> torch.Tensor:
-    """(1/m) sum_k (1/2) ||y_hat_k - a_{v_{k+1}}||^2 per tree, averaged over the batch unless reduction='none'."""
+    """(1/m) sum_k (1/2) ||y_hat_k - a_{v_{k+1}}||^2 per tree, averaged over the batch unless reduction='none'
+    (per seed with a seed axis: shape (s,))."""
     y_hat, _ = backward_outputs(B, A_pad, batch)
     err = LOSS_FACTOR * ((y_hat - A_pad.T[batch.targets]) ** 2).sum(-1).mean(-1)
-    return err.mean() if reduction == "mean" else err
+    return err.mean(-1) if reduction == "mean" else err
 
 
 STAGE_PAD = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]], dtype=torch.float64)  # rows: s_b, s_f, zero
@@ -143,14 +159,17 @@ STAGE_PAD = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]], dtype=torch.float
 
 def forward_outputs(U: tuple[torch.Tensor, torch.Tensor], V: tuple[torch.Tensor, torch.Tensor],
                     A_pad: torch.Tensor, batch: TreeBatch):
-    """(y_hat (b, Q, d), s_hat (b, Q, 2), [attention of head 1, head 2] (b, Q, T)) of the teacher-forced steps."""
-    qx = batch.keys_x[:, batch.query_pos]
-    qs = batch.keys_s[:, batch.query_pos]
+    """(y_hat (b, Q, d), s_hat (b, Q, 2), [attention of head 1, head 2] (b, Q, T)) of the teacher-forced steps;
+    with a seed axis on U_l, V_l ((s, ., .)) and on the batch (:func:`stack_batches`), a leading s on each."""
+    qx = batch.keys_x[..., batch.query_pos]
+    qs = batch.keys_s[..., batch.query_pos]
     probs = []
     for l in range(2):
         K = A_pad.T @ U[l] @ A_pad
-        Vp = STAGE_PAD @ V[l]  # (3, 2): row 2 (zero stage) is 0
-        logits = K[batch.keys_x[:, None, :], qx[:, :, None]] + Vp[batch.keys_s[:, None, :], qs[:, :, None]]
+        Vp = STAGE_PAD @ V[l]  # ([s,] 3, 2): row 2 (zero stage) is 0
+        idx = _seed_index(U[l])
+        logits = (K[idx + (batch.keys_x[..., None, :], qx[..., None])]
+                  + Vp[idx + (batch.keys_s[..., None, :], qs[..., None])])
         probs.append(_attend(logits, batch.query_pos))
     y_hat = probs[0] @ A_pad.T[batch.keys_y]
     s_hat = probs[1] @ STAGE_PAD[batch.keys_s]
@@ -164,6 +183,6 @@ def forward_loss(U, V, A_pad: torch.Tensor, batch: TreeBatch, reduction: str = "
     node = LOSS_FACTOR * ((y_hat - A_pad.T[batch.targets]) ** 2).sum(-1).mean(-1)
     stage = LOSS_FACTOR * ((s_hat - STAGE_PAD[batch.stage_targets]) ** 2).sum(-1).mean(-1)
     total = node + stage
-    if reduction == "mean":
-        total, node, stage = total.mean(), node.mean(), stage.mean()
+    if reduction == "mean":  # per seed with a seed axis
+        total, node, stage = total.mean(-1), node.mean(-1), stage.mean(-1)
     return (total, node, stage) if parts else total

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -20,7 +22,7 @@ from constructions.tree_paths.symbolic import alpha, beta, symmetric_backward_lo
 from constructions.tree_paths.torch_model import backward_loss, pad_embeddings, relabel, sample_backward
 from dynamics import tree_paths as dyn
 from verify.stats import CONFIDENCE
-from verify.tree_paths.helpers import BACKWARD, STEPS, backward_reduced, backward_sgd, draw_embeddings
+from verify.tree_paths.helpers import BACKWARD, STEPS, backward_reduced, backward_sgd_seeds, draw_embeddings
 
 pytestmark = pytest.mark.claim("tree_paths.theorem3")
 
@@ -180,53 +182,80 @@ def test_negative_control_equivariance_non_orthogonal(evidence):
 
 
 def _compare(profile):
-    B, full = backward_sgd(profile)
+    """(trajectories of the SGD seeds, reduced trajectory, number of logged points, seeds)."""
+    _, fulls, chosen = backward_sgd_seeds(profile)
     red = backward_reduced(profile)
-    n = len(full.steps)
-    assert full.steps == red.steps[:n]
-    return full, red, n
+    n = len(fulls[0].steps)
+    assert fulls[0].steps == red.steps[:n]
+    return fulls, red, n, chosen
 
 
-def test_reduced_matches_full_sgd(evidence, profile):
+BETA_TOL_LR_ERROR = 1.02  # the beta tolerance is the reduced map's own beta gap under a 2% step-size error
+NEAR_MISS_LR = 1.05  # the near miss: a 5% step-size error in the reduced map
+
+
+@lru_cache(maxsize=None)
+def _reduced_at_lr(lr: float, steps: int):
+    return dyn.reduced_backward_gd(BACKWARD["m"], lr, steps, log_every=50)
+
+
+def _tolerances(profile) -> dict[str, float]:
+    """alpha: the digest's pre-registered 0.02. beta moves over a range of ~0.2 only, where 0.02 would catch
+    nothing: its tolerance is the largest beta gap between the reduced map at step size 1 and at a 2% larger
+    step over the logged iterations (a derived size, as for the gd_cot CoT gap), so a 5% step error is ~2.5x it."""
+    steps = STEPS[profile]["backward_sgd"]
+    base, off = _reduced_at_lr(BACKWARD["lr"], steps), _reduced_at_lr(BACKWARD["lr"] * BETA_TOL_LR_ERROR, steps)
+    return {"alpha": 0.02, "beta": float(np.abs(base["beta"] - off["beta"]).max())}
+
+
+TOL_REASON = {"alpha": PRE_REGISTERED + "; tr of every minibatch gradient is exactly the reduced one at symmetric "
+                                        "points, so SGD noise enters alpha only at second order",
+              "beta": "derived: the reduced map's own max beta gap under a 2% step-size error"}
+
+
+@pytest.mark.parametrize("scalar", ["alpha", "beta"])
+def test_reduced_matches_full_sgd(evidence, profile, scalar):
     p = BACKWARD
     steps = STEPS[profile]["backward_sgd"]
-    full, red, n = _compare(profile)
-    evidence.describe(f"minibatch SGD on the full 31x31 H from 0 (S = 31, m = 4, lr 1, batch 256, one-hot, {steps} steps, "
-                      f"{full.seconds_per_step * 1e3:.2f} ms per step) against the reduced population GD on (alpha, "
-                      f"beta) ({red.seconds_per_step * 1e3:.3f} ms per step): |mean diagonal - alpha| < 0.02 at every "
-                      "logged iteration (every 50); figure: H_11 and H_12 against iteration, both ways", **p,
-                      steps=steps, ms_per_sgd_step=full.seconds_per_step * 1e3)
-    gap = np.abs(full["alpha"] - red["alpha"][:n])
-    i = int(np.argmax(gap))
-    _trajectory_figure(evidence, full, red, n)
-    evidence.check_le(gap[i], 0.02, predicted=0.0, reason=PRE_REGISTERED + "; tr of every minibatch gradient is "
-                      "exactly the reduced one at symmetric points, so SGD noise enters alpha only at second order",
-                      what=f"|Delta alpha| at step {full.steps[i]} (time per SGD step {full.seconds_per_step * 1e3:.2f} ms)")
+    fulls, red, n, chosen = _compare(profile)
+    tol = _tolerances(profile)[scalar]
+    evidence.describe(f"minibatch SGD on the full 31x31 H from 0 (S = 31, m = 4, lr 1, batch 256, one-hot, {steps} "
+                      f"steps), one run per seed, against the reduced population GD on (alpha, beta): per seed "
+                      f"max over logged iterations (every 50) of |{'mean diagonal - alpha' if scalar == 'alpha' else 'mean off-diagonal - beta'}| "
+                      f"<= {tol:.3g}; all seeds must pass; figure: H_11 and H_12 against iteration", **p, steps=steps,
+                      seeds=list(chosen), tolerance=tol, ms_per_sgd_step_all_seeds=fulls[0].seconds_per_step * 1e3)
+    if scalar == "alpha":
+        _trajectory_figure(evidence, fulls[0], red, n)
+    for full, seed in zip(fulls, chosen):
+        gap = np.abs(full[scalar] - red[scalar][:n])
+        i = int(np.argmax(gap))
+        evidence.check_le(gap[i], tol, predicted=0.0, reason=TOL_REASON[scalar],
+                          what=f"|Delta {scalar}| at step {full.steps[i]} (seed {seed})")
 
 
 def test_diagonal_spread_stays_small(evidence, profile):
-    evidence.describe("the same SGD run: the standard deviation of the diagonal of H stays < 0.05 (H stays close to "
-                      "the commutant alpha I + beta (J - I))", steps=STEPS[profile]["backward_sgd"])
-    full, _, _ = _compare(profile)
-    i = int(np.argmax(full["diag_spread"]))
-    evidence.check_le(full["diag_spread"][i], 0.05, predicted=0.0, reason=PRE_REGISTERED,
-                      what=f"diagonal spread at step {full.steps[i]}")
+    fulls, _, _, chosen = _compare(profile)
+    evidence.describe("the same SGD runs: the standard deviation of the diagonal of H stays < 0.05 (H stays close to "
+                      "the commutant alpha I + beta (J - I)); all seeds", steps=STEPS[profile]["backward_sgd"],
+                      seeds=list(chosen))
+    for full, seed in zip(fulls, chosen):
+        i = int(np.argmax(full["diag_spread"]))
+        evidence.check_le(full["diag_spread"][i], 0.05, predicted=0.0, reason=PRE_REGISTERED,
+                          what=f"diagonal spread at step {full.steps[i]} (seed {seed})")
 
 
-def test_negative_control_wrong_reduction(evidence, profile):
-    evidence.describe("negative control: a reduced map without the 1/S and 1/(S(S-1)) factors (GD on (alpha, beta) "
-                      "as free parameters) must miss the full-SGD trajectory by more than 0.02",
-                      role="negative_control")
-    full, _, n = _compare(profile)
-    L, da, db = dyn.backward_reduced_functions(BACKWARD["m"])
-    a = b = 0.0
-    wrong = []
-    for t in range(full.steps[n - 1] + 1):
-        if t % 50 == 0:
-            wrong.append(a)
-        a, b = a - BACKWARD["lr"] * da(a, b), b - BACKWARD["lr"] * db(a, b)
-    evidence.check_ge(float(np.abs(full["alpha"] - np.array(wrong[:n])).max()), 0.02,
-                      reason="must exceed the pre-registered tolerance of the positive check", what="max |Delta alpha|")
+@pytest.mark.parametrize("scalar", ["alpha", "beta"])
+def test_negative_control_step_size_5pct(evidence, profile, scalar):
+    steps = STEPS[profile]["backward_sgd"]
+    tol = _tolerances(profile)[scalar]
+    evidence.describe(f"near-miss negative control: the reduced map with a 5% step-size error (lr {NEAR_MISS_LR}) "
+                      f"must miss every seed's SGD trajectory of {scalar} by more than the tolerance {tol:.3g}",
+                      role="negative_control", lr=NEAR_MISS_LR, tolerance=tol)
+    fulls, _, n, chosen = _compare(profile)
+    wrong = _reduced_at_lr(BACKWARD["lr"] * NEAR_MISS_LR, steps)
+    for full, seed in zip(fulls, chosen):
+        evidence.check_ge(float(np.abs(full[scalar] - wrong[scalar][:n]).max()), tol,
+                          reason="must exceed the tolerance of the positive check", what=f"max |Delta {scalar}| (seed {seed})")
 
 
 def test_reduced_gd_descends_and_aligns(evidence, profile):
