@@ -200,7 +200,7 @@ def _reduced_at_lr(lr: float, steps: int):
 
 
 def _tolerances(profile) -> dict[str, float]:
-    """alpha: the digest's pre-registered 0.02. beta moves over a range of ~0.2 only, where 0.02 would catch
+    """alpha: the pre-registered (docs/provenance/tree_paths.md §9) 0.02. beta moves over a range of ~0.2 only, where 0.02 would catch
     nothing: its tolerance is the largest beta gap between the reduced map at step size 1 and at a 2% larger
     step over the logged iterations (a derived size, as for the gd_cot CoT gap), so a 5% step error is ~2.5x it."""
     steps = STEPS[profile]["backward_sgd"]

@@ -82,7 +82,7 @@ def test_trained_H_decodes_unseen_trees(evidence, profile):
     evidence.describe(f"the full 31x31 H trained by SGD (one run per seed, S = 31, m = 4, lr 1, batch 256) decodes "
                       f"the exact goal-to-root path, argmax feedback, on {TEST_TREES} random trees with 0-3 children "
                       "per node, n uniform in [2, 31] and random label subsets: per seed the one-sided 99% "
-                      f"Clopper-Pearson bound of the wrong-path rate is <= {MAX_PATH_ERROR_RATE} (the digest's "
+                      f"Clopper-Pearson bound of the wrong-path rate is <= {MAX_PATH_ERROR_RATE} (docs/provenance/tree_paths.md §9: "
                       "pre-registered accuracy >= 0.99); all seeds must pass", **_params(profile))
     runs, chosen = _measured(profile)
     for (wrong, _), seed in zip(runs, chosen):

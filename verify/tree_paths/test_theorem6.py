@@ -29,7 +29,7 @@ from verify.tree_paths.helpers import (
 pytestmark = pytest.mark.claim("tree_paths.theorem6")
 
 S = FORWARD["S"]
-MAX_PATH_ERROR_RATE = 0.01  # the digest's pre-registered accuracy >= 0.99 (section 9 item 7), as for theorem4
+MAX_PATH_ERROR_RATE = 0.01  # the pre-registered (docs/provenance/tree_paths.md §9) accuracy >= 0.99 (section 9 item 7), as for theorem4
 TOL_LR_ERROR = 1.02  # the margin tolerance: the predicted margins' own shift under a 2% step-size error
 NEAR_MISS_LR = 1.05  # the near miss: a 5% step-size error in the reduced map
 BOUND = ("derived margin bound 2(N-1)e^{-margin} with each head's margin predicted by the 12-scalar GD on the same "
