@@ -38,6 +38,13 @@ CLAIMS = [
                "Found here: with alpha <= 1/M SGD from this initialisation converges to a spurious 'complement' "
                "solution (attention on the other patterns, W_V negative), recorded as a probe."),
         sources=("digest section 5, Theorem 1", "digest section 6.2"),
+        tested=("different", "Over 3 (quick) / 8 (paper) seeds trained as one batch: the loss reaches eps on every "
+                "seed (one-sided t); the log-log slope of T_eps (t interval over all seeds and grid points) is checked "
+                "on both sides of its band: the top (2 in 1/alpha, 3 in K) and the bottom in 1/alpha pass, the bottom "
+                "in K (slope >= 1) is NOT reproduced (measured ~0.26). l_tr = Omega(1/alpha) is tested at its "
+                "constant: round(alpha l_tr) >= 1 trains, one example fewer (none sharing the pattern) does not; "
+                "here c = 1/2 is fixed by the prompts' deterministic same-pattern count, not by the training "
+                "dynamics."),
     ),
     Claim(
         id="pattern_cot.proposition1",
