@@ -9,7 +9,8 @@ import torch
 
 from constructions.pattern_cot import make_geometry, make_task, step_matrix, tsr_patterns
 from constructions.pattern_cot.data import TEST_NOISE, sample_batch
-from constructions.pattern_cot.model import OneLayer, category_masses, cot_rollout, icl_readout
+from constructions.pattern_cot.model import category_masses, cot_rollout, icl_readout
+from constructions.pattern_cot.oracle import oracle_errors_on_paths
 from dynamics.pattern_cot import SGDConfig, train_sgd
 from verify import timings
 
@@ -65,16 +66,23 @@ def tsr_set(geom, overlap: float = 0.0, seed: int = 1) -> torch.Tensor:
 
 @torch.no_grad()
 def model_errors(model, geom, As, l: int, alpha: float, prompts: int, seed: int, mode: str = "cot",
-                 patterns: torch.Tensor | None = None, noise: float = TEST_NOISE, chunk: int = 1000):
+                 patterns: torch.Tensor | None = None, noise: float = TEST_NOISE, chunk: int = 1000,
+                 with_oracle: bool = False):
     """Per-prompt errors of the trained model on noisy TSR prompts of the test task ``As``: CoT (1/K) sum_k
     1[v_k != z_k], ICL 1[v != z_K]. Also returns the per-prompt same-pattern, same-step attention mass (CoT: the
-    minimum over steps, categories judged on the decoded states; ICL: at the query)."""
+    minimum over steps, categories judged on the decoded states; ICL: at the query). ``with_oracle``: also the
+    per-prompt errors of the hard-attention oracle on the same prompts (common random numbers; its ties are broken
+    by a generator seeded from ``seed``); a tuple of modes gives a dict mode -> errors of that oracle."""
     pats = tsr_set(geom) if patterns is None else patterns
     task = make_task(As)
     gen = torch.Generator().manual_seed(seed)
-    errs, mass = [], []
+    errs, mass, orc = [], [], []
+    rng = np.random.default_rng(seed)
     for start in range(0, prompts, chunk):
         b = sample_batch(gen, task, pats, min(chunk, prompts - start), l, alpha, noise=noise, balanced=False)
+        if with_oracle:
+            modes = (mode,) if with_oracle is True else tuple(with_oracle)
+            orc.append({m: oracle_errors_on_paths(b.paths.numpy(), b.z.numpy(), task.n, m, rng) for m in modes})
         if mode == "cot":
             dec, attns = cot_rollout(model, geom, b.ex, b.z_tok[:, 0], pats)
             errs.append((dec != b.z[:, 1:]).double().mean(1))
@@ -92,6 +100,9 @@ def model_errors(model, geom, As, l: int, alpha: float, prompts: int, seed: int,
             inp = torch.cat([b.paths[:, :, :1], torch.full_like(b.paths[:, :, :1], -1).expand(-1, -1, geom.K - 1)],
                             dim=2).reshape(len(b.query), -1)
             mass.append(category_masses(a[:, None], pos, inp, torch.tensor([0]), b.z[:, :1])[:, 0, 0])
+    if with_oracle:
+        joined = {m: np.concatenate([o[m] for o in orc]) for m in orc[0]}
+        return torch.cat(errs).numpy(), torch.cat(mass).numpy(), (joined[mode] if with_oracle is True else joined)
     return torch.cat(errs).numpy(), torch.cat(mass).numpy()
 
 
