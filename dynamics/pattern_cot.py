@@ -132,6 +132,95 @@ def train_sgd(model, geom: Geometry, config: SGDConfig, callback=None) -> TrainL
 
 
 
+@dataclass
+class SeedsLog:
+    """Per-seed records of :func:`train_sgd_seeds` (seed axis last): losses (T, S), eval_losses (R, S), masses
+    (R, S, 4); stopped_at[s]: the first record step at which seed s's eval loss was <= stop_loss (None: never)."""
+
+    seeds: tuple
+    losses: list = field(default_factory=list)
+    record_steps: list[int] = field(default_factory=list)
+    eval_losses: list = field(default_factory=list)
+    masses: list = field(default_factory=list)
+    seconds: float = 0.0
+    stopped_at: list = field(default_factory=list)
+
+    @property
+    def seconds_per_step(self) -> float:
+        return self.seconds / max(len(self.losses), 1)
+
+    def solo(self, s: int) -> TrainLog:
+        """Seed index s's records in the layout of :func:`train_sgd`'s log (up to its stop, as a solo run)."""
+        stop = self.stopped_at[s]
+        n_rec = len(self.record_steps) if stop is None else self.record_steps.index(stop) + 1
+        n_loss = len(self.losses) if stop is None else stop
+        return TrainLog([float(x[s]) for x in self.losses[:n_loss]], self.record_steps[:n_rec],
+                        [float(x[s]) for x in self.eval_losses[:n_rec]], [list(x[s]) for x in self.masses[:n_rec]],
+                        self.seconds / len(self.seeds), stop)
+
+
+def _cat(batches):
+    from constructions.pattern_cot.data import Batch
+
+    return Batch(*(torch.cat([getattr(b, f) for b in batches]) for f in ("query", "paths", "z", "ex", "z_tok")))
+
+
+def train_sgd_seeds(model, geom: Geometry, config: SGDConfig, seeds) -> SeedsLog:
+    """:func:`train_sgd` for S seeds at once (a :class:`constructions.pattern_cot.model.SeededOneLayer` with
+    S = len(seeds)): seed s draws its prompts from the generators of ``train_sgd(config with seed=seeds[s])``
+    in the same order, and minimising the sum of the per-seed batch losses gives each slice its solo gradient,
+    so slice s follows the solo run of seed seeds[s] up to round-off. With ``stop_loss`` the run goes on until
+    every seed has reached it (a seed's further steps do not affect the others)."""
+    seeds = tuple(int(s) for s in seeds)
+    if getattr(model, "n_seeds", None) != len(seeds):
+        raise ProofCheckError(f"the model holds {getattr(model, 'n_seeds', None)} seeds, not len(seeds)={len(seeds)}")
+    S = len(seeds)
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
+    eval_gens = [torch.Generator().manual_seed(s + 1_000_003) for s in seeds]
+    params = [p for p in model.parameters() if p.requires_grad]
+    patterns = geom.trr()
+    log = SeedsLog(seeds, stopped_at=[None] * S)
+
+    def record(step):
+        with torch.no_grad():
+            parts = []
+            for g in eval_gens:
+                task = make_task(K=geom.K, n=geom.M, batch=config.eval_prompts, gen=g)
+                parts.append(sample_batch(g, task, patterns, config.eval_prompts, config.l_tr, config.alpha))
+            loss, masses = cot_loss(model, geom, _cat(parts), with_masses=True, per_prompt=True)
+        losses = loss.reshape(S, -1).mean(1).tolist()
+        log.record_steps.append(step)
+        log.eval_losses.append(losses)
+        log.masses.append(masses.reshape(S, -1, *masses.shape[1:]).mean((1, 2)).tolist())
+        if config.stop_loss is not None:
+            for s in range(S):
+                if log.stopped_at[s] is None and losses[s] <= config.stop_loss:
+                    log.stopped_at[s] = step
+        return config.stop_loss is not None and all(t is not None for t in log.stopped_at)
+
+    if record(0):
+        return log
+    for step in range(1, config.steps + 1):
+        t0 = time.perf_counter()
+        parts, ks = [], []
+        for g in gens:
+            task = make_task(K=geom.K, n=geom.M, batch=config.batch, gen=g)
+            parts.append(sample_batch(g, task, patterns, config.batch, config.l_tr, config.alpha))
+            if config.steps_per_prompt == "one":
+                ks.append(torch.randint(geom.K, (config.batch,), generator=g))
+        per, _ = cot_loss(model, geom, _cat(parts), k_index=torch.cat(ks) if ks else None, per_prompt=True)
+        per_seed = per.reshape(S, -1).mean(1)
+        grads = torch.autograd.grad(per_seed.sum(), params)
+        with torch.no_grad():
+            for p, g in zip(params, grads):
+                p.sub_(config.lr * g)
+        log.seconds += time.perf_counter() - t0
+        log.losses.append(per_seed.detach().tolist())
+        if (step % config.record_every == 0 or step == config.steps) and record(step):
+            break
+    return log
+
+
 def collapse_step(steps, masses, fraction: float = 0.25) -> float:
     """The first record step from which a category's mass stays at or below ``fraction`` of its initial value
     (inf if it never does): the 'collapse' of Figure 10's categories."""

@@ -74,6 +74,40 @@ def test_fit_line_t_interval_and_band():
     assert stats.slope_in_band(x, y, 2.2, 3.0).rejected
 
 
+def test_fit_with_covariate_matches_ols_and_t_quantile():
+    # y = 2 x + 3 c + 1 + noise: the covariate's term is estimated, not left in the residuals
+    rng = np.random.default_rng(3)
+    x = np.linspace(0.0, 1.0, 8)
+    c = x**2
+    y = 2.0 * x + 3.0 * c + 1.0 + 0.01 * rng.standard_normal(8)
+    f = stats.fit_line(x, y, covariates=c)
+    A = np.column_stack([x, c, np.ones(8)])
+    coef = np.linalg.lstsq(A, y, rcond=None)[0]
+    resid = y - A @ coef
+    se = np.sqrt(resid @ resid / 5 * np.linalg.inv(A.T @ A)[0, 0])
+    assert f.slope == pytest.approx(coef[0]) and f.stderr == pytest.approx(se)
+    from scipy.stats import t as student
+    assert f.high - f.slope == pytest.approx(student.ppf(0.995, 5) * se)  # n - 3 degrees of freedom
+    assert f.low < 2.0 < f.high
+    # without the covariate the slope is biased away from 2 (the quadratic term leaks into it)
+    assert not stats.slope_in_band(x, y, 1.9, 2.1).passed
+    assert stats.slope_in_band(x, y, 1.5, 2.5, covariates=c).passed
+    # the existing API is unchanged: no covariates is linregress
+    assert stats.fit_line(x, 2 * x + 1).slope == pytest.approx(2.0)
+
+
+def test_one_sided_slope_checks():
+    x = np.arange(6.0)
+    y = 2.0 * x + np.array([0.1, -0.1, 0.05, -0.05, 0.02, 0.0])
+    up, down = stats.slope_le(x, y, 2.2), stats.slope_ge(x, y, 1.8)
+    assert up.passed and down.passed and up.direction == "le" and down.direction == "ge"
+    assert stats.slope_ge(x, y, 2.5).rejected and stats.slope_le(x, y, 1.5).rejected
+    # one-sided bound: t_{0.99, n-2}, tighter than the two-sided band's t_{0.995, n-2}
+    band = stats.slope_in_band(x, y, -10, 10)
+    assert up.high < band.high and down.low > band.low
+    assert 0 < up.p_value < 0.01
+
+
 def test_bootstrap_median():
     x = np.random.default_rng(6).exponential(1.0, 400)
     t = stats.bootstrap_le(x, np.median, 1.0)

@@ -221,21 +221,52 @@ class Fit:
     rvalue: float
 
 
-def fit_line(x, y, *, confidence: float = CONFIDENCE) -> Fit:
-    """``scipy.stats.linregress`` with a t interval (n - 2 degrees of freedom) for the slope."""
+def fit_line(x, y, *, confidence: float = CONFIDENCE, covariates=None) -> Fit:
+    """``scipy.stats.linregress`` with a t interval (n - 2 degrees of freedom) for the slope.
+
+    ``covariates`` (optional; one array of length n, or a sequence of them): ordinary least squares of y on
+    (x, covariates..., 1), the slope being x's coefficient, its standard error from the residuals and the t
+    interval with n - p degrees of freedom (p = 2 + the number of covariates). For a fit whose known correction
+    terms (e.g. a first-order finite-size term) are estimated alongside the slope, so that its interval is
+    statistical only. ``rvalue`` is then the multiple correlation coefficient."""
     x, y = np.asarray(x, float).ravel(), np.asarray(y, float).ravel()
-    if x.size < 3:
-        raise ValueError(f"a fitted slope with an interval needs at least 3 points (got {x.size})")
-    r = stats.linregress(x, y)
-    half = _t(1 - (1 - confidence) / 2, x.size - 2) * r.stderr
-    return Fit(float(r.slope), float(r.intercept), float(r.stderr), float(r.slope - half), float(r.slope + half),
-               x.size, confidence, float(r.rvalue))
+    if covariates is None:
+        if x.size < 3:
+            raise ValueError(f"a fitted slope with an interval needs at least 3 points (got {x.size})")
+        r = stats.linregress(x, y)
+        half = _t(1 - (1 - confidence) / 2, x.size - 2) * r.stderr
+        return Fit(float(r.slope), float(r.intercept), float(r.stderr), float(r.slope - half),
+                   float(r.slope + half), x.size, confidence, float(r.rvalue))
+    cov = np.asarray(covariates, float)
+    cov = cov.reshape(1, -1) if cov.ndim == 1 else cov.reshape(cov.shape[0], -1)
+    if cov.shape[1] != x.size or y.size != x.size:
+        raise ValueError(f"x, y and every covariate need the same length (got {x.size}, {y.size}, {cov.shape[1]})")
+    A = np.column_stack([x, *cov, np.ones_like(x)])
+    dof = x.size - A.shape[1]
+    if dof < 1:
+        raise ValueError(f"a fit with {A.shape[1]} coefficients needs at least {A.shape[1] + 1} points (got {x.size})")
+    coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+    resid = y - A @ coef
+    s2 = float(resid @ resid) / dof
+    se = float(np.sqrt(s2 * np.linalg.inv(A.T @ A)[0, 0]))
+    half = _t(1 - (1 - confidence) / 2, dof) * se
+    ss_tot = float(((y - y.mean()) ** 2).sum())
+    r2 = 1.0 - float(resid @ resid) / ss_tot if ss_tot > 0 else 1.0
+    return Fit(float(coef[0]), float(coef[-1]), se, float(coef[0] - half), float(coef[0] + half), x.size,
+               confidence, float(np.sqrt(max(r2, 0.0))))
 
 
-def slope_in_band(x, y, lo: float, hi: float, *, confidence: float = CONFIDENCE, what: str = "") -> StatTest:
-    """Two-sided: the slope's t interval lies inside [lo, hi] (both sides of a Theta band are checked)."""
-    f = fit_line(x, y, confidence=confidence)
-    df = f.n - 2
+def _fit_dof(f: Fit, covariates) -> int:
+    extra = 0 if covariates is None else np.atleast_2d(np.asarray(covariates, float)).shape[0]
+    return f.n - 2 - extra
+
+
+def slope_in_band(x, y, lo: float, hi: float, *, confidence: float = CONFIDENCE, what: str = "",
+                  covariates=None) -> StatTest:
+    """Two-sided: the slope's t interval lies inside [lo, hi] (both sides of a Theta band are checked).
+    ``covariates``: see :func:`fit_line`."""
+    f = fit_line(x, y, confidence=confidence, covariates=covariates)
+    df = _fit_dof(f, covariates)
     if f.stderr == 0:
         p = 0.0 if lo <= f.slope <= hi else 1.0
     else:
@@ -243,8 +274,43 @@ def slope_in_band(x, y, lo: float, hi: float, *, confidence: float = CONFIDENCE,
                              float(stats.t.cdf((f.slope - hi) / f.stderr, df))))
     shift = (f.high - f.slope) + float(stats.norm.ppf(confidence)) * f.stderr
     return StatTest("band", f.slope, f.low, f.high, float(lo), float(hi), p, (hi - lo) / 2, f.n, confidence,
-                    "t (linregress)", what, {"intercept": f.intercept, "stderr": f.stderr, "rvalue": f.rvalue,
-                                             "passes_within": shift})
+                    "t (linregress)" if covariates is None else "t (OLS with covariates)", what,
+                    {"intercept": f.intercept, "stderr": f.stderr, "rvalue": f.rvalue, "dof": df,
+                     "passes_within": shift})
+
+
+def _slope_one_sided(direction, x, y, bound, confidence, what, covariates) -> StatTest:
+    f = fit_line(x, y, confidence=confidence, covariates=covariates)
+    df = _fit_dof(f, covariates)
+    half = _t(confidence, df) * f.stderr
+    upper, lower = f.slope + half, f.slope - half
+    if f.stderr == 0:
+        p = 0.0 if (f.slope <= bound if direction == "le" else f.slope >= bound) else 1.0
+    elif direction == "le":
+        p = float(stats.t.cdf((f.slope - bound) / f.stderr, df))
+    else:
+        p = float(stats.t.sf((f.slope - bound) / f.stderr, df))
+    extra = {"intercept": f.intercept, "stderr": f.stderr, "rvalue": f.rvalue, "dof": df,
+             "passes_within": half + float(stats.norm.ppf(confidence)) * f.stderr}
+    method = "one-sided t (linregress)" if covariates is None else "one-sided t (OLS with covariates)"
+    if direction == "le":
+        return StatTest("le", f.slope, -math.inf, upper, -math.inf, float(bound), p, float(bound), f.n, confidence,
+                        method, what, extra, lower)
+    return StatTest("ge", f.slope, lower, math.inf, float(bound), math.inf, p, float(bound), f.n, confidence, method,
+                    what, extra, upper)
+
+
+def slope_le(x, y, hi: float, *, confidence: float = CONFIDENCE, what: str = "", covariates=None) -> StatTest:
+    """One-sided: the slope's upper t confidence bound (n - p degrees of freedom) is at most ``hi`` (the top of a
+    band whose sides are checked separately, or a sufficiency bound). p: H0 slope >= hi. ``covariates``: see
+    :func:`fit_line`. Resolution: ``hi`` (a true slope at or above it fails w.p. >= confidence);
+    ``extra['passes_within']``: how far below ``hi`` the true slope must lie to pass w.p. >= confidence."""
+    return _slope_one_sided("le", x, y, hi, confidence, what, covariates)
+
+
+def slope_ge(x, y, lo: float, *, confidence: float = CONFIDENCE, what: str = "", covariates=None) -> StatTest:
+    """One-sided: the slope's lower t confidence bound is at least ``lo`` (see :func:`slope_le`)."""
+    return _slope_one_sided("ge", x, y, lo, confidence, what, covariates)
 
 
 def rate_le(errors: int, trials: int, bound: float, *, confidence: float = CONFIDENCE, what: str = "") -> StatTest:

@@ -54,6 +54,46 @@ class OneLayer(torch.nn.Module):
         return out[:, 0], attn[:, 0]
 
 
+class SeededOneLayer(torch.nn.Module):
+    """S one-layer models in one, trained as one batch (seeds as a batch dimension): W_Q, W_K (S, m, 2d), W_V
+    (S, d, 2d), every slice initialised as :class:`OneLayer` (the initialisation is deterministic, so seeds differ
+    by their data streams). Inputs are S blocks of b prompts stacked along the batch axis, seed-major (rows
+    s b .. (s+1) b - 1 belong to seed s); outputs keep that layout, so :func:`dynamics.pattern_cot.cot_loss`
+    works unchanged and its per-prompt losses reshape to (S, b)."""
+
+    def __init__(self, d: int, n_seeds: int, m: int | None = None, init_scale: float = INIT_SCALE):
+        super().__init__()
+        solo = OneLayer(d, m, init_scale)
+        self.d = solo.d
+        self.n_seeds = positive_int(n_seeds, "n_seeds", "the number of seeds trained together")
+        for name in ("W_Q", "W_K", "W_V"):
+            w = getattr(solo, name).detach()
+            setattr(self, name, torch.nn.Parameter(w.expand(self.n_seeds, *w.shape).clone()))
+
+    def attend(self, keys: torch.Tensor, queries: torch.Tensor, mask: torch.Tensor | None = None):
+        """As :meth:`OneLayer.attend`, seed s's weights on seed s's block of the batch."""
+        S, (B, L, D), Q = self.n_seeds, keys.shape, queries.shape[1]
+        if B % S:
+            raise ProofCheckError(f"a seeded batch holds n_seeds={S} equal blocks (got batch {B})")
+        k, q = keys.reshape(S, B // S, L, D), queries.reshape(S, B // S, Q, D)
+        scores = torch.einsum("sbqi,smi->sbqm", q, self.W_Q) @ torch.einsum("sbli,smi->sblm", k, self.W_K).transpose(-1, -2)
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        attn = torch.softmax(scores, dim=-1)
+        out = attn @ torch.einsum("sbli,sdi->sbld", k, self.W_V)
+        return out.reshape(B, Q, self.d), attn.reshape(B, Q, L)
+
+    def solo(self, s: int) -> OneLayer:
+        """A solo copy (detached) of seed index s."""
+        if not 0 <= s < self.n_seeds:
+            raise ProofCheckError(f"the seed index s must be in [0, {self.n_seeds}) (got s={s})")
+        m = OneLayer(self.d, self.W_Q.shape[1])
+        with torch.no_grad():
+            for name in ("W_Q", "W_K", "W_V"):
+                getattr(m, name).copy_(getattr(self, name)[s])
+        return m
+
+
 class MultiLayer(torch.nn.Module):
     """L layers of H heads on a residual stream of width 2d; context columns attend to context columns, the query
     column reads them; F = W_O h_query. Init: W_Q, W_K = init_scale I + N(0, head_noise^2), W_V ~ N(0, value_init^2),

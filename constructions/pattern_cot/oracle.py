@@ -174,19 +174,32 @@ def oracle_mc(As, l: int, alpha: float, mode: str = "cot", trials: int = 10_000,
     z = [a]
     for k in range(K):
         z.append(maps[k][z[-1]])
+    return oracle_errors_on_paths(np.stack(paths, axis=-1), np.stack(z, axis=-1), n, mode, rng)
+
+
+def oracle_errors_on_paths(paths, z, n: int, mode: str = "cot", rng: np.random.Generator | None = None) -> np.ndarray:
+    """Per-prompt errors of the hard-attention oracle on given prompts: ``paths`` (B, l, K+1) the examples'
+    pattern indices y_{i,0..K}, ``z`` (B, K+1) the query's correct trajectory (z_0 = the query's pattern), n the
+    number of patterns. CoT: v_0 = z_0, v_k = plurality of y_{i,k} over the examples with y_{i,k-1} = v_{k-1}
+    (ties uniform, no voter: uniform guess), error (1/K) sum_k 1[v_k != z_k]; ICL: plurality of y_{i,K} over the
+    examples with y_{i,0} = z_0, error 1[v != z_K]. For paired comparisons with a trained model on the same
+    prompts (common random numbers); ``rng`` breaks ties."""
+    paths, z = np.asarray(paths, dtype=np.int64), np.asarray(z, dtype=np.int64)
+    rng = rng if rng is not None else np.random.default_rng(0)
+    trials, K = paths.shape[0], paths.shape[-1] - 1
 
     def vote(mask, labels):
         counts = (np.eye(n, dtype=np.int64)[labels] * mask[..., None]).sum(1)
         return np.argmax(counts + 0.5 * rng.random(counts.shape), axis=1)  # uniform among tied maxima
 
     if mode == "icl":
-        return (vote(x == a[:, None], paths[K]) != z[K]).astype(np.float64)
+        return (vote(paths[..., 0] == z[:, :1], paths[..., K]) != z[:, K]).astype(np.float64)
     if mode != "cot":
         raise ProofCheckError(f"mode must be one of {MODES} (got mode={mode!r})")
-    v, err = a, np.zeros(trials)
+    v, err = z[:, 0], np.zeros(trials)
     for k in range(1, K + 1):
-        v = vote(paths[k - 1] == v[:, None], paths[k])
-        err += v != z[k]
+        v = vote(paths[..., k - 1] == v[:, None], paths[..., k])
+        err += v != z[:, k]
     return err / K
 
 

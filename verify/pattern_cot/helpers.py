@@ -9,28 +9,18 @@ import torch
 
 from constructions.pattern_cot import make_geometry, make_task, step_matrix, tsr_patterns
 from constructions.pattern_cot.data import TEST_NOISE, sample_batch
-from constructions.pattern_cot.model import OneLayer, category_masses, cot_rollout, icl_readout
+from constructions.pattern_cot.model import category_masses, cot_rollout, icl_readout
+from constructions.pattern_cot.oracle import oracle_errors_on_paths
 from dynamics.pattern_cot import SGDConfig, train_sgd
 from verify import timings
 
 # The main one-layer run [NF: the paper's sizes are not known]: M = 8 TRR patterns, K = 2 steps, l_tr = 10,
 # alpha = 0.3 (above 1/M, see the theorem1 probe), SGD step 1, batch 64.
 MAIN = dict(M=8, K=2, l_tr=10, alpha=0.3, lr=1.0, batch=64)
-STEPS = {"quick": 1000, "paper": 3000}
+STEPS = {"quick": 2000, "paper": 3000}  # the pattern stage (figure10) ends near step 870: 2000 keeps it well inside
+SEEDS = {"quick": (0, 1, 2), "paper": tuple(range(8))}  # the evidence standard: >= 3 quick, >= 8 paper
+NO_PE_STEPS = 1000  # the pe_scale = 0 controls: its masses are flat after ~500 steps (0.65 at 1000, 0.67 at 2000)
 N_TSR = 2  # test patterns of the binary tasks (the authors' worked example has M' = 2)
-
-
-def loglog_fit(x, y, covariate=None) -> tuple[float, float]:
-    """OLS of log y on log x (and an optional extra covariate, e.g. a first-order correction) with an intercept:
-    (slope, standard error of the slope from the residuals)."""
-    x, y = np.log(np.asarray(x, dtype=float)), np.log(np.asarray(y, dtype=float))
-    cols = [x] + ([np.asarray(covariate, dtype=float)] if covariate is not None else []) + [np.ones_like(x)]
-    A = np.vstack(cols).T
-    coef, *_ = np.linalg.lstsq(A, y, rcond=None)
-    resid = y - A @ coef
-    dof = len(y) - A.shape[1]
-    s2 = float(resid @ resid) / dof
-    return float(coef[0]), float(np.sqrt(s2 * np.linalg.inv(A.T @ A)[0, 0]))
 
 
 def symmetric_task(g1: float, g2: float | None = None):
@@ -39,17 +29,35 @@ def symmetric_task(g1: float, g2: float | None = None):
     return [step_matrix((0, 1), (1 + g1) / 2), step_matrix((1, 0), (1 + g2) / 2)]
 
 
+def seeds(profile: str) -> tuple[int, ...]:
+    """The training seeds of a profile (each one an independent data stream; the initialisation is fixed)."""
+    return SEEDS[profile]
+
+
 @lru_cache(maxsize=4)
-def trained_main(profile: str, seed: int = 0, pe_scale: float = 1.0, record_every: int = 10):
-    """The main one-layer model trained by SGD: (model, geometry, log). Cached for the session."""
+def trained_seeds(profile: str, pe_scale: float = 1.0):
+    """The main one-layer model trained by SGD for every seed of the profile in one batched run:
+    (seeded model, geometry, SeedsLog, seeds). Cached for the session. Slice s equals the solo run of seeds[s]
+    (tests/test_pattern_cot_model.py)."""
+    from constructions.pattern_cot.model import SeededOneLayer
+    from dynamics.pattern_cot import train_sgd_seeds
+
+    chosen = seeds(profile)
     geom = make_geometry(MAIN["M"], MAIN["K"], pe_scale=pe_scale)
-    model = OneLayer(geom.d)
-    cfg = SGDConfig(steps=STEPS[profile], batch=MAIN["batch"], lr=MAIN["lr"], l_tr=MAIN["l_tr"], alpha=MAIN["alpha"],
-                    seed=seed, record_every=record_every, eval_prompts=256)
-    log = train_sgd(model, geom, cfg)
-    timings.record(f"pattern_cot one-layer SGD (theorems 1-3, figures 9-10), pe_scale={pe_scale:g}",
-                   steps=len(log.losses), batch=cfg.batch, seconds=log.seconds, M=MAIN["M"], K=MAIN["K"])
-    return model, geom, log
+    model = SeededOneLayer(geom.d, len(chosen))
+    cfg = SGDConfig(steps=STEPS[profile] if pe_scale else NO_PE_STEPS, batch=MAIN["batch"], lr=MAIN["lr"],
+                    l_tr=MAIN["l_tr"], alpha=MAIN["alpha"], record_every=10, eval_prompts=256)
+    log = train_sgd_seeds(model, geom, cfg, chosen)
+    timings.record(f"pattern_cot one-layer SGD, {len(chosen)} seeds batched (theorems 1-3, figures 9-10), "
+                   f"pe_scale={pe_scale:g}", steps=len(log.losses), batch=cfg.batch, seconds=log.seconds,
+                   M=MAIN["M"], K=MAIN["K"], seeds=len(chosen))
+    return model, geom, log, chosen
+
+
+def trained_main(profile: str, seed_index: int = 0, pe_scale: float = 1.0):
+    """One seed of :func:`trained_seeds`: (solo model, geometry, its log)."""
+    model, geom, log, _ = trained_seeds(profile, pe_scale)
+    return model.solo(seed_index), geom, log.solo(seed_index)
 
 
 def tsr_set(geom, overlap: float = 0.0, seed: int = 1) -> torch.Tensor:
@@ -58,16 +66,23 @@ def tsr_set(geom, overlap: float = 0.0, seed: int = 1) -> torch.Tensor:
 
 @torch.no_grad()
 def model_errors(model, geom, As, l: int, alpha: float, prompts: int, seed: int, mode: str = "cot",
-                 patterns: torch.Tensor | None = None, noise: float = TEST_NOISE, chunk: int = 1000):
+                 patterns: torch.Tensor | None = None, noise: float = TEST_NOISE, chunk: int = 1000,
+                 with_oracle: bool = False):
     """Per-prompt errors of the trained model on noisy TSR prompts of the test task ``As``: CoT (1/K) sum_k
     1[v_k != z_k], ICL 1[v != z_K]. Also returns the per-prompt same-pattern, same-step attention mass (CoT: the
-    minimum over steps, categories judged on the decoded states; ICL: at the query)."""
+    minimum over steps, categories judged on the decoded states; ICL: at the query). ``with_oracle``: also the
+    per-prompt errors of the hard-attention oracle on the same prompts (common random numbers; its ties are broken
+    by a generator seeded from ``seed``); a tuple of modes gives a dict mode -> errors of that oracle."""
     pats = tsr_set(geom) if patterns is None else patterns
     task = make_task(As)
     gen = torch.Generator().manual_seed(seed)
-    errs, mass = [], []
+    errs, mass, orc = [], [], []
+    rng = np.random.default_rng(seed)
     for start in range(0, prompts, chunk):
         b = sample_batch(gen, task, pats, min(chunk, prompts - start), l, alpha, noise=noise, balanced=False)
+        if with_oracle:
+            modes = (mode,) if with_oracle is True else tuple(with_oracle)
+            orc.append({m: oracle_errors_on_paths(b.paths.numpy(), b.z.numpy(), task.n, m, rng) for m in modes})
         if mode == "cot":
             dec, attns = cot_rollout(model, geom, b.ex, b.z_tok[:, 0], pats)
             errs.append((dec != b.z[:, 1:]).double().mean(1))
@@ -85,6 +100,9 @@ def model_errors(model, geom, As, l: int, alpha: float, prompts: int, seed: int,
             inp = torch.cat([b.paths[:, :, :1], torch.full_like(b.paths[:, :, :1], -1).expand(-1, -1, geom.K - 1)],
                             dim=2).reshape(len(b.query), -1)
             mass.append(category_masses(a[:, None], pos, inp, torch.tensor([0]), b.z[:, :1])[:, 0, 0])
+    if with_oracle:
+        joined = {m: np.concatenate([o[m] for o in orc]) for m in orc[0]}
+        return torch.cat(errs).numpy(), torch.cat(mass).numpy(), (joined[mode] if with_oracle is True else joined)
     return torch.cat(errs).numpy(), torch.cat(mass).numpy()
 
 

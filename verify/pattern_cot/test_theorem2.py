@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -14,13 +16,21 @@ from hypothesis import strategies as st
 
 from constructions.pattern_cot import WORKED_EXAMPLE, bounds, rho, step_matrix, tau
 from constructions.pattern_cot import oracle as o
-from verify.pattern_cot.helpers import loglog_fit, model_errors, symmetric_task, trained_main
+from verify import stats
+from verify.evidence import known_failure, not_reproduced
+from verify.pattern_cot.helpers import model_errors, seeds, symmetric_task, trained_main, trained_seeds
 from verify.stats import ci_reason, mean_and_se, z_value
 
 pytestmark = pytest.mark.claim("pattern_cot.theorem2")
 
 BOUND_REASON = "derived bound (1/M') sum_a sum_k (M'-1)(1 - pi_k(1 - exp(-g_k^2/2)))^(alpha' l)"
-GAPS = np.geomspace(0.1, 0.3, 6)  # per-step gaps g = 2p - 1 of the symmetric family
+GAP_POINTS = {"quick": 8, "paper": 12}  # 4 coefficients (slope, g, g^2, intercept): 8 points leave 4 dof
+EXPONENT_BAND = (-2.5, -1.5)  # -2 +- 1/2: separates -2 from the neighbouring half-integer exponents
+
+
+def _gaps(profile):
+    """Per-step gaps g = 2p - 1 of the symmetric family."""
+    return np.geomspace(0.1, 0.3, GAP_POINTS[profile])
 DELTA = 0.05  # error level defining the threshold l*
 
 
@@ -101,29 +111,38 @@ SWEEPS = {
 L_AXIS = tuple(range(10, 101, 10))
 
 
-def test_oracle_cot_error_ordered(evidence):
-    labels = {name: [(round(a, 2) if name == "alpha'" else round(float(tau(As) if name == "tau" else rho(As)), 3))
-                     for a, As, _ in sweep] for name, sweep in SWEEPS.items()}
-    deltas, reported = (0.05, 0.01), (0.1,)
-    evidence.describe("exact oracle, M' = 2, K = 2: the examples l* needed for CoT error <= delta (0.05, 0.01: "
-                      "the theorem's small-error regime) strictly decrease in alpha' (tau, rho fixed), in tau (rho "
-                      "fixed) and in rho (tau = 0.49 fixed), the three CoT sweep panels; delta = 0.1 and the l_ts "
-                      "where the error curves cross are reported, not checked (at fixed tau a larger rho means a "
-                      "worse first step, which shows at small l_ts)", swept=labels, deltas=deltas)
+def _ordering(delta):
     curves, bad, crossings, lstar = {}, [], [], {}
     for name, sweep in SWEEPS.items():
-        vals = np.array([[o.cot_error_exact(As, l, alpha) for l in L_AXIS] for _, As, alpha in sweep])
-        curves[name] = vals
-        for d in deltas + reported:
-            t = [o.threshold(lambda l: o.cot_error_exact(As, l, alpha), d, 5000) for _, As, alpha in sweep]
-            lstar[f"{name}, delta={d}"] = np.round(t, 1).tolist()
-            if not (np.diff(t) < 0).all() and d in deltas:
-                bad.append(f"{name}, delta={d}: l* not strictly decreasing {np.round(t, 1).tolist()}")
+        curves[name] = np.array([[o.cot_error_exact(As, l, alpha) for l in L_AXIS] for _, As, alpha in sweep])
+        t = [o.threshold(lambda l: o.cot_error_exact(As, l, alpha), delta, 5000) for _, As, alpha in sweep]
+        lstar[name] = np.round(t, 1).tolist()
+        if not (np.diff(t) < 0).all():
+            bad.append(f"{name}, delta={delta}: l* not strictly decreasing {np.round(t, 1).tolist()}")
         crossings += [f"{name}: curves not ordered at l_ts={l}" for l, ok in
-                      zip(L_AXIS, (np.diff(vals, axis=0) < 0).all(axis=0)) if not ok]
+                      zip(L_AXIS, (np.diff(curves[name], axis=0) < 0).all(axis=0)) if not ok]
+    return curves, bad, crossings, lstar
+
+
+def _check_ordering(evidence, delta):
+    labels = {name: [(round(a, 2) if name == "alpha'" else round(float(tau(As) if name == "tau" else rho(As)), 3))
+                     for a, As, _ in sweep] for name, sweep in SWEEPS.items()}
+    evidence.describe(f"exact oracle, M' = 2, K = 2: the examples l* needed for CoT error <= delta = {delta} strictly "
+                      "decrease in alpha' (tau, rho fixed), in tau (rho fixed) and in rho (tau = 0.49 fixed), the three "
+                      "CoT sweep panels; the l_ts where the error curves cross are reported", swept=labels, delta=delta)
+    curves, bad, crossings, lstar = _ordering(delta)
+    evidence.params.update(l_star=lstar, crossings=crossings)
     evidence.check_exact(not bad, measured={"violations": bad, "l*": lstar, "error-curve crossings": crossings},
                          predicted="l* strictly decreasing along every sweep",
                          reason="exact comparison of thresholds of exact error rates", what="CoT l* ordering")
+    return curves, labels
+
+
+@pytest.mark.parametrize("delta", [0.05, 0.01])
+def test_oracle_cot_error_ordered(evidence, delta):
+    curves, labels = _check_ordering(evidence, delta)
+    if delta != 0.05:
+        return
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.4), sharey=True)
     for ax, (name, vals) in zip(axes, curves.items()):
         for v, row in zip(labels[name], vals):
@@ -135,9 +154,16 @@ def test_oracle_cot_error_ordered(evidence):
     evidence.save_figure(fig, "pattern_cot_theorem2_cot_sweeps")
 
 
-def _thresholds(mode: str):
+@not_reproduced("at delta = 0.1 (and at small l_ts, e.g. 10) the rho ordering fails: at fixed tau = 0.49 a larger rho "
+                "(a stronger step 2) forces a weaker step 1 (p1 = 0.49 / p2), whose errors dominate while few examples "
+                "vote; the stated monotonicity in rho holds only in the small-error regime (delta <= 0.05 here)")
+def test_oracle_cot_error_ordered_large_delta(evidence):
+    _check_ordering(evidence, 0.1)
+
+
+def _thresholds(mode: str, gaps):
     xs, xu, ls = [], [], []
-    for g in GAPS:
+    for g in gaps:
         As = symmetric_task(g)
         xs.append(tau(As) * rho(As))
         xu.append(tau(As) * rho(As, normalized=False))
@@ -146,23 +172,25 @@ def _thresholds(mode: str):
     return np.array(xs), np.array(xu), np.array(ls)
 
 
-def _band(se: float) -> float:
-    return z_value() * se + GAPS[-1] ** 2
+BAND_REASON = ("t interval (n - 4 dof) of the slope in an OLS of log l* on log x with the finite-gap corrections g "
+               "and g^2 as covariates (estimated, not allowed for): the band -2 +- 1/2 is statistical only and "
+               "separates -2 from the neighbouring half-integer exponents")
 
 
-BAND_REASON = ("z*SE of the fit + g_max^2 (the size of the second-order terms left after the first-order "
-               "correction b*g; the vote variance 1 - g^2 is the leading one)")
+def _exponent_test(x, ls, gaps, lo=EXPONENT_BAND[0], hi=EXPONENT_BAND[1], what="fitted exponent"):
+    return stats.slope_in_band(np.log(x), np.log(ls), lo, hi, covariates=[gaps, gaps**2], what=what)
 
 
-def test_oracle_threshold_exponent(evidence):
-    xs, xu, ls = _thresholds("cot")
-    evidence.describe(f"exact oracle, symmetric binary K = 2 family, gaps {np.round(GAPS, 3).tolist()}: examples l* "
-                      f"needed for CoT error <= {DELTA} against x = alpha' tau rho; fit log l* = s log x + b g + c; "
-                      "Theorem 2's exponent -2 must lie in s's band (normalised rho; the un-normalised reading is the "
-                      "second case)", l_star=ls, delta=DELTA)
+def test_oracle_threshold_exponent(evidence, profile):
+    gaps = _gaps(profile)
+    xs, xu, ls = _thresholds("cot", gaps)
+    evidence.describe(f"exact oracle, symmetric binary K = 2 family, gaps {np.round(gaps, 3).tolist()}: examples l* "
+                      f"needed for CoT error <= {DELTA} against x = alpha' tau rho; fit log l* = s log x + b1 g + b2 g^2 "
+                      f"+ c; the t interval of s must lie in {list(EXPONENT_BAND)} (Theorem 2's exponent -2 +- 1/2; "
+                      "normalised rho, the un-normalised reading is the second case)", l_star=ls, delta=DELTA,
+                      band=list(EXPONENT_BAND), reason=BAND_REASON)
     for name, x in (("normalised rho", xs), ("un-normalised rho", xu)):
-        s, se = loglog_fit(x, ls, covariate=GAPS)
-        evidence.check_close(s, -2.0, _band(se), reason=BAND_REASON, what=f"fitted CoT exponent ({name})")
+        evidence.check_stat(_exponent_test(x, ls, gaps, what=f"fitted CoT exponent ({name})"), predicted=-2.0)
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     ax.loglog(xs, ls, "o-", label="CoT oracle l*")
     ax.loglog(xs, ls[0] * (xs / xs[0]) ** -2.0, "k--", label="slope -2")
@@ -173,84 +201,165 @@ def test_oracle_threshold_exponent(evidence):
     evidence.save_figure(fig, "pattern_cot_theorem2_threshold_exponent")
 
 
-def test_negative_control_icl_exponent(evidence):
-    xs, _, ls = _thresholds("icl")
-    evidence.describe("negative control: the same fit for the ICL read-out on the same tasks (whose B has gap g^2, so "
-                      "it needs about (tau rho)^-4 examples) must leave -2 outside the band", role="negative_control",
+def test_negative_control_icl_exponent(evidence, profile):
+    gaps = _gaps(profile)
+    xs, _, ls = _thresholds("icl", gaps)
+    evidence.describe("negative control: the same fit and band for the ICL read-out on the same tasks (whose B has gap "
+                      "g^2, so it needs about (tau rho)^-4 examples) must be rejected", role="negative_control",
                       l_star=ls)
-    s, se = loglog_fit(xs, ls, covariate=GAPS)
-    evidence.check_ge(abs(s + 2.0), _band(se), reason="must lie outside the band of the CoT check",
-                      what="|fitted ICL exponent + 2|", predicted=-2.0)
+    evidence.check_stat(_exponent_test(xs, ls, gaps, what="fitted ICL exponent"), expect="reject", predicted=-2.0)
 
 
-def test_oracle_alpha_tau_exponents_sufficient(evidence):
-    alphas = np.geomspace(0.25, 1.0, 5)
-    p1s = np.array([0.6, 0.7, 0.8, 0.9, 1.0])
-    la = [o.threshold(lambda l: o.cot_error_exact(symmetric_task(0.3), l, a), DELTA, 20_000) for a in alphas]
-    taus = [tau(symmetric_task(2 * p - 1, 0.2)) for p in p1s]
-    lt = [o.threshold(lambda l: o.cot_error_exact(symmetric_task(2 * p - 1, 0.2), l, 1.0), DELTA, 20_000) for p in p1s]
-    fits = {"alpha'": loglog_fit(alphas, la), "tau": loglog_fit(taus, lt)}
-    evidence.describe("exact oracle: log-log slopes of l* in alpha' (symmetric steps, p = 0.65) and in tau (step 2 "
-                      "fixed at p = 0.6, step 1 from 0.6 to 1); Theorem 2's (alpha' tau)^-2 is sufficient if the "
-                      "slopes are not significantly steeper than -2; the fitted slopes (params) are shallower, so the "
-                      "stated exponent is not tight in these directions (the number of voters grows like alpha' l)",
-                      fits=fits, l_star_alpha=la, l_star_tau=lt)
-    spans = {"alpha'": np.log(alphas[-1] / alphas[0]), "tau": np.log(taus[-1] / taus[0])}
-    for name, (s, se) in fits.items():
-        # growth of l* as the parameter falls across the grid, at the slope's upper confidence limit, against the
-        # growth (x_max/x_min)^2 allowed by the exponent -2
-        evidence.check_le(np.exp(-(s + z_value(2) * se) * spans[name]), np.exp(2 * spans[name]),
-                          reason=f"sufficiency of the stated exponent: the slope's upper confidence limit (z = "
-                          f"{z_value(2):.2f}, 2 fits) is >= -2, i.e. l* grows at most like (x_max/x_min)^2",
-                          what=f"growth of l* across the {name} grid", predicted=f"slope >= -2 (fit {s:.2f} +- {se:.2f})")
+def test_negative_control_neighbouring_exponents(evidence, profile):
+    gaps = _gaps(profile)
+    xs, _, ls = _thresholds("cot", gaps)
+    evidence.describe("near-miss negative control: the CoT fit of the main check, held to the bands of the neighbouring "
+                      "integer exponents -1 +- 1/2 and -3 +- 1/2, must be rejected (the fit resolves the exponent to "
+                      "better than one)", role="negative_control", l_star=ls)
+    for centre in (-1.0, -3.0):
+        evidence.check_stat(_exponent_test(xs, ls, gaps, centre - 0.5, centre + 0.5, what=f"CoT exponent vs {centre}"),
+                            expect="reject", predicted=centre)
+
+
+def _sufficiency(evidence, name):
+    if name == "alpha'":
+        x = np.geomspace(0.25, 1.0, 9)  # 9 points: a 5-point t interval (t_0.99,3 = 4.5) cannot resolve the slope
+        y = [o.threshold(lambda l: o.cot_error_exact(symmetric_task(0.3), l, a), DELTA, 20_000) for a in x]
+    else:
+        p1s = np.linspace(0.6, 1.0, 9)
+        x = np.array([float(tau(symmetric_task(2 * p - 1, 0.2))) for p in p1s])
+        y = [o.threshold(lambda l: o.cot_error_exact(symmetric_task(2 * p - 1, 0.2), l, 1.0), DELTA, 20_000)
+             for p in p1s]
+    evidence.describe(f"exact oracle: log-log slope of l* in {name} ({'symmetric steps, p = 0.65' if name == 'alpha' + chr(39) else 'step 2 fixed at p = 0.6, step 1 from 0.6 to 1'}, "
+                      "9 points); Theorem 2's (alpha' tau)^-2 is sufficient if the slope's lower t bound is >= -2 (l* "
+                      "grows no faster than the stated power); a shallower slope means the stated exponent is not "
+                      "tight in this direction (the number of voters grows like alpha' l)", x=x, l_star=y)
+    evidence.check_stat(stats.slope_ge(np.log(x), np.log(y), -2.0, what=f"slope of log l* in log {name}"),
+                        predicted=">= -2")
+
+
+def test_oracle_alpha_exponent_sufficient(evidence):
+    _sufficiency(evidence, "alpha'")
+
+
+@known_failure("in tau the threshold curve is not a power law (log-log slope about -1.5 on average, steeper at small "
+               "tau), so the straight-line fit's 99% t bound over 9 points reaches -2.13: sufficiency of the exponent "
+               "-2 is not shown at this level (it was only with a normal interval)")
+def test_oracle_tau_exponent_sufficient(evidence):
+    _sufficiency(evidence, "tau")
 
 
 # ---------------------------------------------------------------------------------------------- trained model
-def test_trained_cot_error_falls_and_is_ordered(evidence, profile):
-    model, geom, _ = trained_main(profile)
-    prompts = 1000 if profile == "quick" else 8000
-    alphas, ls = (0.4, 0.7, 1.0), (10, 30, 100)
-    evidence.describe("trained one-layer model, noisy TSR prompts of the worked example (Condition 1 fails): the CoT "
-                      "error falls from l_ts = 10 to 100 for every alpha', and at l_ts = 100 it is larger for "
-                      "alpha' = 0.4 than for 1.0 (differences beyond their CIs)", prompts=prompts, alphas=alphas, l=ls)
-    res = {(a, l): mean_and_se(model_errors(model, geom, WORKED_EXAMPLE, l, a, prompts, seed=10 * i + j)[0])
-           for i, a in enumerate(alphas) for j, l in enumerate(ls)}
-    z = z_value(len(alphas) + 1)
-    reason = f"difference beyond z*SE, {ci_reason(len(alphas) + 1, prompts)} per point"
-    for a in alphas:
-        (m0, s0), (m1, s1) = res[(a, ls[0])], res[(a, ls[-1])]
-        evidence.check_ge(m0 - m1, z * np.hypot(s0, s1), reason=reason, what=f"R(l=10) - R(l=100), alpha'={a}")
-    (m0, s0), (m1, s1) = res[(alphas[0], ls[-1])], res[(alphas[-1], ls[-1])]
-    evidence.check_ge(m0 - m1, z * np.hypot(s0, s1), reason=reason, what="R(alpha'=0.4) - R(alpha'=1), l=100")
+TRAINED_ALPHAS, TRAINED_LS = (0.4, 0.7, 1.0), (10, 30, 100)
+ORACLE_TOL = 0.05  # pre-registered: the trained CoT error within 5 points of the oracle's on the same prompts
+ORACLE_TOL_REASON = ("TOST (two one-sided t tests, 99%) on the paired per-prompt difference trained - oracle on the same "
+                     "noisy prompts, per seed and (alpha', l_ts); tolerance 0.05 fixed in advance (a sixth of the "
+                     "oracle's error at l_ts = 10); the ICL read-out, the near miss, differs by 0.1 or more at l_ts >= 30")
+
+
+@lru_cache(maxsize=2)
+def _paired(profile):
+    """Per seed and (alpha', l_ts): per-prompt CoT errors of the trained model and of the CoT and ICL oracles on the
+    same prompts of the worked example (common random numbers, the same prompts for every seed)."""
+    model, geom, _, chosen = trained_seeds(profile)
+    prompts = 1000  # both profiles (the paper profile has 8 seeds); see the alpha' = 0.4 known failure
+    out = {}
+    for s, seed in enumerate(chosen):
+        solo = model.solo(s)
+        for i, a in enumerate(TRAINED_ALPHAS):
+            for j, l in enumerate(TRAINED_LS):
+                err, _, orc = model_errors(solo, geom, WORKED_EXAMPLE, l, a, prompts, seed=10 * i + j,
+                                           with_oracle=("cot", "icl"))
+                out[(seed, a, l)] = (err, orc["cot"], orc["icl"])
+    return out, chosen, prompts
+
+
+def _matches_oracle(evidence, profile, alphas):
+    data, chosen, prompts = _paired(profile)
+    evidence.describe("trained one-layer model, every seed, noisy TSR prompts of the worked example (Condition 1 "
+                      f"fails), alpha' in {alphas}, l_ts in {TRAINED_LS}: the CoT error equals the hard-attention "
+                      f"oracle's on the same prompts within +-{ORACLE_TOL} (paired TOST, per seed and point; all must "
+                      "pass); the oracle's exact error is recorded beside it", prompts=prompts, seeds=list(chosen),
+                      tolerance=ORACLE_TOL, reason=ORACLE_TOL_REASON,
+                      exact={f"{a},{l}": o.cot_error_exact(WORKED_EXAMPLE, l, a) for a in alphas for l in TRAINED_LS},
+                      trained={f"{seed},{a},{l}": float(v[0].mean()) for (seed, a, l), v in data.items() if a in alphas},
+                      oracle_same_prompts={f"{seed},{a},{l}": float(v[1].mean()) for (seed, a, l), v in data.items()
+                                           if a in alphas})
+    for (seed, a, l), (err, cot, _) in data.items():
+        if a in alphas:
+            evidence.check_stat(stats.mean_in_band(err - cot, -ORACLE_TOL, ORACLE_TOL,
+                                                   what=f"trained - oracle CoT error, alpha'={a}, l={l}"),
+                                seed=seed, predicted=0.0)
+    return data, chosen
+
+
+@known_failure("at alpha' = 0.4 the trained model is about 0.03 worse than the oracle on the same prompts (0.028-0.033 "
+               "on every seed and l_ts: the soft attention still weighs the 60% of columns of other patterns, and the "
+               "test noise), and with 1000 prompts the TOST interval reaches 0.05-0.06 at l_ts = 10 and 30: the "
+               "equivalence is not shown at this resolution")
+def test_trained_cot_error_matches_oracle_low_alpha(evidence, profile):
+    _matches_oracle(evidence, profile, TRAINED_ALPHAS[:1])
+
+
+def test_trained_cot_error_matches_oracle(evidence, profile):
+    data, chosen = _matches_oracle(evidence, profile, TRAINED_ALPHAS[1:])
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     lg = np.arange(5, 101, 5)
-    for a in alphas:
-        m = np.array([res[(a, l)][0] for l in ls])
-        e = np.array([res[(a, l)][1] for l in ls])
-        line = ax.errorbar(ls, m, yerr=z * e, fmt="o", capsize=3, label=f"trained, alpha' = {a}")
+    for a in TRAINED_ALPHAS:
+        m = np.array([[data[(seed, a, l)][0].mean() for l in TRAINED_LS] for seed in chosen])
+        line = ax.plot(TRAINED_LS, m.mean(0), "o", label=f"trained (mean of {len(chosen)} seeds), alpha' = {a}")
         ax.plot(lg, [o.cot_error_exact(WORKED_EXAMPLE, int(l), a) for l in lg], "--", color=line[0].get_color(),
                 label=f"oracle (exact), alpha' = {a}")
     ax.set_yscale("log")
     ax.set_xlabel("test examples l_ts")
     ax.set_ylabel("CoT error")
     ax.set_title("Theorem 2: trained model vs oracle (worked example)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=6)
     evidence.save_figure(fig, "pattern_cot_theorem2_trained")
+
+
+def test_negative_control_trained_vs_icl_oracle(evidence, profile):
+    data, chosen, prompts = _paired(profile)
+    evidence.describe("near-miss negative control: the same paired TOST with the ICL oracle (read the final answer off "
+                      "the examples sharing the query's pattern, no steps) on the same prompts in place of the CoT "
+                      f"oracle must reject at l_ts = 30 and 100, every seed and alpha'", role="negative_control",
+                      prompts=prompts, seeds=list(chosen), tolerance=ORACLE_TOL)
+    for (seed, a, l), (err, _, icl) in data.items():
+        if l >= 30:
+            evidence.check_stat(stats.mean_in_band(err - icl, -ORACLE_TOL, ORACLE_TOL,
+                                                   what=f"trained CoT - ICL oracle error, alpha'={a}, l={l}"),
+                                expect="reject", seed=seed)
+
+
+def test_trained_cot_error_falls_and_is_ordered(evidence, profile):
+    data, chosen, prompts = _paired(profile)
+    evidence.describe("trained one-layer model, every seed: the CoT error falls from l_ts = 10 to 100 for every alpha' "
+                      "(one-sided t on the difference of independent means, Welch standard error), and at l_ts = 100 "
+                      "it is larger for alpha' = 0.4 than for 1.0", prompts=prompts, seeds=list(chosen))
+    for seed in chosen:
+        pairs = [((a, TRAINED_LS[0]), (a, TRAINED_LS[-1])) for a in TRAINED_ALPHAS]
+        pairs.append(((TRAINED_ALPHAS[0], TRAINED_LS[-1]), (TRAINED_ALPHAS[-1], TRAINED_LS[-1])))
+        for hi, lo in pairs:
+            x, y = data[(seed, *hi)][0], data[(seed, *lo)][0]
+            # the two samples are independent prompts of equal size: x_i - y_i has mean R(hi) - R(lo) and the
+            # Welch variance, so the one-sample t test on it is the difference test
+            evidence.check_stat(stats.mean_ge(x - y, 0.0, what=f"R{hi} - R{lo}"), seed=seed)
 
 
 @pytest.mark.slow
 def test_trained_threshold_exponent(evidence, profile):
     model, geom, _ = trained_main(profile)
     prompts = 4000
-    gaps = np.geomspace(0.15, 0.4, 5)
+    gaps = np.geomspace(0.15, 0.4, 6)
     ls, xs = [], []
     for i, g in enumerate(gaps):
         As = symmetric_task(g)
         xs.append(tau(As) * rho(As))
         ls.append(o.threshold(lambda l: model_errors(model, geom, As, l, 1.0, prompts, seed=1000 + i)[0].mean(),
                               DELTA, 2000))
-    s, se = loglog_fit(xs, ls, covariate=gaps)
-    evidence.describe("trained one-layer model (Monte Carlo, common random numbers per l): l* for CoT error <= 0.05 "
-                      "against alpha' tau rho on the symmetric family; fit as for the oracle; -2 must lie in the band",
-                      gaps=list(gaps), l_star=ls, prompts=prompts, fit=(s, se))
-    evidence.check_close(s, -2.0, z_value() * se + gaps[-1] ** 2, reason=BAND_REASON, what="fitted exponent (trained)")
+    evidence.describe("trained one-layer model, seed 0 (Monte Carlo, common random numbers per l): l* for CoT error <= "
+                      "0.05 against alpha' tau rho on the symmetric family; fit as for the oracle (g, g^2 covariates); "
+                      "the slope's t interval must lie in -2 +- 1/2", gaps=list(gaps), l_star=ls, prompts=prompts,
+                      seeds=[0])
+    evidence.check_stat(_exponent_test(np.array(xs), np.array(ls), gaps, what="fitted exponent (trained)"),
+                        predicted=-2.0)
