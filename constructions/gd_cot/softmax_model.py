@@ -26,21 +26,26 @@ from constructions.gd_cot.model import LOSS_FACTOR, token_dim
 from constructions.gd_cot.torch_model import cot_columns, embed_torch
 
 TEMPERATURE = 1.0  # logits z_j^T W z_q / TEMPERATURE (W is learned, so this only sets the init's scale)
+HEADS = 2  # heads (outputs summed). One head has a floor: the softmax's mean term V mean_j k_j (the sample mean of
+#            the x's) does not vanish as the logits shrink; a second head with uniform attention can cancel it
 
 
 class SoftmaxAttention(nn.Module):
-    """S independent one-layer softmax-attention models (V, W of shape (S, D, D))."""
+    """S independent one-layer, H-head softmax-attention models (V, W of shape (S, H, D, D)); the heads' outputs
+    are summed (merged output projection)."""
 
-    def __init__(self, d: int, seeds, *, init_scale: float = 0.1, dtype: torch.dtype = torch.float64):
+    def __init__(self, d: int, seeds, *, heads: int = HEADS, init_scale: float = 0.1,
+                 dtype: torch.dtype = torch.float64):
         super().__init__()
         self.d = positive_int(d, "d", "the input dimension")
+        self.heads = positive_int(heads, "heads", "the number of attention heads")
         self.seeds = seed_tuple(seeds)
         D = token_dim(d)
         V, W = [], []
         for s in self.seeds:  # seed s: V then W from Generator(s + 20_000), as a solo model of that seed would
             gen = torch.Generator().manual_seed(s + 20_000)
-            V.append(init_scale * torch.randn(D, D, generator=gen, dtype=dtype))
-            W.append(init_scale * torch.randn(D, D, generator=gen, dtype=dtype))
+            V.append(init_scale * torch.randn(self.heads, D, D, generator=gen, dtype=dtype))
+            W.append(init_scale * torch.randn(self.heads, D, D, generator=gen, dtype=dtype))
         self.V, self.W = nn.Parameter(torch.stack(V)), nn.Parameter(torch.stack(W))
 
     @property
@@ -51,12 +56,13 @@ class SoftmaxAttention(nn.Module):
         """q_i + V sum_j softmax_j(k_j^T W q_i / TEMPERATURE) k_j for keys (B, m, D) and queries (B, r, D), shared
         by the seeds or per seed (S, B, ...); returns (S, B, r, D). ``mask`` (r, m): True where key j is visible
         to query i."""
-        W, V = self.W[:, None], self.V[:, None]  # (S, 1, D, D): broadcast over the batch
-        logits = keys @ W @ queries.transpose(-1, -2) / TEMPERATURE  # (S, B, m, r): k_j^T W q_i
+        W, V = self.W[:, None], self.V[:, None]  # (S, 1, H, D, D): broadcast over the batch
+        k, q = keys.unsqueeze(-3), queries.unsqueeze(-3)  # a head axis
+        logits = k @ W @ q.transpose(-1, -2) / TEMPERATURE  # (S, B, H, m, r): k_j^T W_h q_i
         if mask is not None:
             logits = logits.masked_fill(~mask.transpose(-1, -2), float("-inf"))
         p = torch.softmax(logits, dim=-2)
-        return queries + (p.transpose(-1, -2) @ keys) @ V.transpose(-1, -2)
+        return queries + ((p.transpose(-1, -2) @ k) @ V.transpose(-1, -2)).sum(-3)
 
 
 def _data_columns(X: torch.Tensor, w_star: torch.Tensor) -> torch.Tensor:

@@ -21,14 +21,13 @@ from constructions.gd_cot.wishart import expected_gd_error
 from dynamics.gd_cot import wishart_sample
 from verify import stats
 from verify.gd_cot.helpers import (
-    EVAL_TASKS, STEP_TOL, TRAINING, eval_tasks, gd_loss, gd_step_tolerance, no_cot_excess_tolerance, no_cot_optimum_loss, rollout_to_gd,
-    trained_cot, trained_no_cot,
+    EVAL_TASKS, FAR_BELOW, STEP_TOL, TRAINING, eval_tasks, gd_loss, gd_step_tolerance, no_cot_excess_tolerance,
+    no_cot_optimum_loss, rollout_to_gd, trained_cot, trained_no_cot,
 )
 
 pytestmark = pytest.mark.claim("gd_cot.figure2")
 XDIST_GROUP = "gd_cot.trained_cot"  # shares helpers.trained_cot's cached trainings (one pytest-xdist worker)
 
-FAR_BELOW = 0.25  # stated reading of "far below": the CoT loss is at most a quarter of the no-CoT loss
 
 
 def _cfg(profile):

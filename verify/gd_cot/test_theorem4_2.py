@@ -14,14 +14,13 @@ import torch
 
 from verify import stats
 from verify.gd_cot.helpers import (
-    EVAL_TASKS, OOD_SPECTRA, STEP_TOL, TRAINING, gd_step_tolerance, no_cot_ood, ood_covariance, ood_losses,
-    ood_tasks, trained_cot,
+    EVAL_TASKS, FAR_BELOW, OOD_SPECTRA, STEP_TOL, TRAINING, gd_step_tolerance, no_cot_ood, ood_covariance,
+    ood_losses, ood_tasks, trained_cot,
 )
 
 pytestmark = pytest.mark.claim("gd_cot.theorem4_2")
 XDIST_GROUP = "gd_cot.trained_cot"  # shares helpers.trained_cot's cached trainings (one pytest-xdist worker)
 
-FAR_BELOW = 0.25  # the same stated reading of "far below" as figure2
 
 
 def _params(cfg, kind, spec, profile):
