@@ -19,11 +19,13 @@ import jinja2
 from constructions.errors import ProofCheckError
 from verify.evidence import (
     CLAIM_VERDICT_MEANING, CLAIM_VERDICTS, COUNTED_ROLES, ROLES, SCHEMA_VERSION, VERDICTS, claim_verdict,
-    record_label,
+    number_value, record_label, to_jsonable,
 )
 
 TITLE = "cot-proofcheck proof-check report"
 TEMPLATES = Path(__file__).parent / "templates"
+SCHEMA = Path(__file__).parent / "results.schema.json"  # the results.json contract (JSON Schema, draft 2020-12)
+SUMMARY_VERSION = 1  # summary.json: the report's computed view of results.json (its own version)
 SHORT = 80  # characters of a predicted/measured/tolerance value shown in a table cell
 
 _TOP_KEYS = ("schema_version", "profile", "created", "environment", "command", "papers", "claims",
@@ -64,7 +66,29 @@ def validate(results: Any, where: str = "results.json") -> dict:
             raise ProofCheckError(f"{where}: evidence[{i}] has verdict {rec['verdict']!r} (one of {VERDICTS})")
         if rec["role"] not in ROLES:
             raise ProofCheckError(f"{where}: evidence[{i}] has role {rec['role']!r} (one of {ROLES})")
+    schema_errors(results, where, raise_first=True)
     return results
+
+
+def schema() -> dict:
+    """The results.json JSON Schema (reports/results.schema.json)."""
+    return json.loads(SCHEMA.read_text())
+
+
+def schema_errors(results: Any, where: str = "results.json", raise_first: bool = False) -> list[str]:
+    """Every violation of the JSON Schema, one line each ('where: evidence/3/margin: ...'); with
+    ``raise_first``, raise ProofCheckError on the first one instead."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema(), format_checker=jsonschema.FormatChecker())
+    lines = []
+    for err in sorted(validator.iter_errors(results), key=lambda e: list(map(str, e.absolute_path))):
+        at = "/".join(str(p) for p in err.absolute_path) or "(top level)"
+        line = f"{where}: {at}: {err.message[:300]} (schema: {'/'.join(map(str, err.absolute_schema_path))})"
+        if raise_first:
+            raise ProofCheckError(line)
+        lines.append(line)
+    return lines
 
 
 def _require(obj: Any, keys: tuple[str, ...], where: str) -> None:
@@ -77,19 +101,9 @@ def _require(obj: Any, keys: tuple[str, ...], where: str) -> None:
 
 # --- aggregation (pure) ------------------------------------------------------------------------------
 def margin_value(margin: Any) -> float | None:
-    """A record's margin as a float (``"inf"`` -> inf); None when absent or not a number."""
-    if isinstance(margin, bool):
-        return None
-    if isinstance(margin, (int, float)):
-        value = float(margin)
-    elif isinstance(margin, str):
-        try:
-            value = float(margin)
-        except ValueError:
-            return None
-    else:
-        return None
-    return None if math.isnan(value) else value
+    """A record's margin as a float (``{"nonfinite": "inf"}`` -> inf); None when absent, NaN or not a number."""
+    value = number_value(margin)
+    return None if value is None or math.isnan(value) else value
 
 
 def claim_margin(records: list[dict], kind: str | None = None) -> float | None:
@@ -288,7 +302,12 @@ def summarize(results: dict, out_dir: Path | None = None, command: str | None = 
     recon = [cid for cid, c in claims.items() if c["reconstructed"]]
     env = results["environment"]
     summary = {
+        "summary_version": SUMMARY_VERSION,
+        "results_schema_version": results["schema_version"],
         "title": TITLE,
+        "git": git_text(results.get("git")),
+        "partial": bool(results.get("only")),
+        "only": results.get("only") or "",
         "date": _date(results["created"]),
         "profile": results["profile"],
         "command": command or results["command"],
@@ -318,8 +337,15 @@ def summarize(results: dict, out_dir: Path | None = None, command: str | None = 
     return summary
 
 
+def git_text(git: dict | None) -> str:
+    """'3f2a9c1d0b7e (dirty: uncommitted changes)', or 'not a git checkout'."""
+    if not git or not git.get("commit"):
+        return "not a git checkout"
+    return git["commit"][:12] + (" (dirty: uncommitted changes)" if git.get("dirty") else "")
+
+
 def _finite_or_text(margin: float | None):
-    return margin if margin is None or math.isfinite(margin) else str(margin)
+    return to_jsonable(margin)
 
 
 def _margins_text(det: float | None, stat: float | None, records: list[dict]) -> str:

@@ -104,7 +104,7 @@ def test_summarize_counts_and_reconstruction():
 
 def test_skipped_only_claim_is_skipped_not_pass():
     data = fx.results()
-    data["evidence"] = [r for r in data["evidence"] if r["check"].endswith("test_eta_skipped")]
+    data["evidence"] = [r for r in data["evidence"] if r["check"].endswith("eta_skipped")]
     s = render.summarize(data)
     assert s["claims"]["demo.lemma2"]["verdict"] == "not run"
     assert s["line"] == "1 claim: 1 not run"
@@ -167,7 +167,7 @@ def test_markdown_has_summary_sections_and_figures(rendered):
     assert "exceeds the bound 0.25" in md and "test_eta_fail reason" in md
     assert "## What the suite does not check" in md and "- The rate of Theorem 9. *Why not:* not known." in md
     assert "](figures/convergence.png)" in md
-    assert "## Not run in this profile" in md and "test_big" in md
+    assert "## Not run in this profile" in md and "demo.theorem1/big" in md
     assert "…" in md  # the long predicted list was shortened
 
 
@@ -211,3 +211,43 @@ def test_seed_margin_text_summarises_the_seeds():
     assert "3 seeds" in text and "min ×1.5" in text and "median ×2" in text and "max ×3" in text
     assert "resolution 0.5" in text
     assert seed_margin_text({"stat_tests": []}) == "" and seed_margin_text({}) == ""
+
+
+# --- the results.json contract (reports/results.schema.json) -----------------------------------------
+def test_fixture_validates_against_the_schema():
+    assert render.schema_errors(fx.results()) == []
+    assert render.schema()["properties"]["schema_version"]["const"] == render.SCHEMA_VERSION
+
+
+@pytest.mark.parametrize("path, value, where", [
+    (("evidence", 1, "margin"), "inf", "evidence/1/margin"),            # schema 2's string form
+    (("evidence", 0, "check"), "verify/demo/test_demo.py::test_step_pass", "evidence/0/check"),  # a node id
+    (("claims", "demo.lemma2", "verdict"), "passes", "claims/demo.lemma2/verdict"),
+    (("git", "dirty"), "yes", "git/dirty"),
+])
+def test_schema_violations_are_named(tmp_path, path, value, where):
+    data = fx.results()
+    obj = data
+    for key in path[:-1]:
+        obj = obj[key]
+    obj[path[-1]] = value
+    assert any(f": {where}: " in line for line in render.schema_errors(data))
+    fx.write(tmp_path, data, figure=False)
+    with pytest.raises(ProofCheckError, match=where):
+        render.load_results(tmp_path / "results.json")
+
+
+def test_nonfinite_numbers_read_back():
+    from verify.evidence import nonfinite, number_value, to_jsonable
+
+    assert to_jsonable([math.inf, -math.inf, math.nan, 1.5]) == [
+        {"nonfinite": "inf"}, {"nonfinite": "-inf"}, {"nonfinite": "nan"}, 1.5]
+    assert number_value(nonfinite(-math.inf)) == -math.inf and math.isnan(number_value({"nonfinite": "nan"}))
+    assert number_value(True) is None and number_value({"nonfinite": "inf", "x": 1}) is None
+    assert render.margin_value({"nonfinite": "nan"}) is None and render.margin_value({"nonfinite": "inf"}) == math.inf
+
+
+def test_summary_json_is_versioned():
+    s = render.summarize(fx.results())
+    assert s["summary_version"] == render.SUMMARY_VERSION and s["results_schema_version"] == 3
+    assert s["git"] == "0123456789ab"
