@@ -304,7 +304,7 @@ def pytest_runtest_logreport(report):
             f"check{'s' if info['checks'] != 1 else ''}), elapsed {elapsed // 60}:{elapsed % 60:02d}")
     tr = config.pluginmanager.get_plugin("terminalreporter")
     if tr is not None and config.getoption("verbose") >= -1:
-        tr.ensure_newline()
+        tr.write("\n")  # after the progress dots of -q
         tr.write_line(line)
 
 
