@@ -156,7 +156,7 @@ def test_markdown_has_summary_sections_and_figures(rendered):
     assert "2 of 3 claims rest on formulas not read in the paper" in head
     assert "3 claims: 2 holds, 1 fail" in head
     assert "Python 3.11.7" in head and "torch 2.13.0" in head and "Profile: `quick`" in head
-    assert "| `demo.lemma2` | Optimal step size | Tested vs stated: same. | reconstructed ⚠ | **fail** | bound ×0.5 | 0/2 |" in md
+    assert "| [`demo.lemma2`](#demo.lemma2) | Optimal step size | Tested vs stated: same. | reconstructed ⚠ | **fail** | bound ×0.5 | 0/2 |" in md
     assert "**finding: not met**" in md and "**PASS**" not in md  # the probe row
     assert "## A Demo Paper on Chain of Thought" in md and "Demo Conference 2026" in md
     for cid in ("demo.theorem1", "demo.lemma2", "demo.corollary3"):
@@ -168,7 +168,51 @@ def test_markdown_has_summary_sections_and_figures(rendered):
     assert "## What the suite does not check" in md and "- The rate of Theorem 9. *Why not:* not known." in md
     assert "](figures/convergence.png)" in md
     assert "## Not run in this profile" in md and "demo.theorem1/big" in md
-    assert "…" in md  # the long predicted list was shortened
+    assert "| 40 values, 0 … 39 | loss 12 values, 0.1235 … 0.1235 |" in md  # summarised, never raw JSON
+    assert '{"' not in md and "| 0.001 (test_eta_fail reason) |" in md  # the tolerance's reason in its row
+    assert "## Contents" in md and "- [A Demo Paper on Chain of Thought](#paper-demo)" in md
+    assert '<a id="demo.lemma2"></a>' in md and '<a id="paper-demo"></a>' in md
+    assert "Git commit: `0123456789ab`" in md and "Partial run" not in md
+    assert md.index("## Appendix: training in this run") > md.index("## Not run in this profile")
+    assert "Training in this run" not in head  # timings are in the appendix, not the header
+
+
+def test_partial_run_has_a_banner(tmp_path):
+    fx.write(tmp_path, fx.results(only="demo.theorem*"))
+    summary = render.write_report(tmp_path)
+    assert summary["partial"] and summary["only"] == "demo.theorem*"
+    assert "**Partial run** (`--only demo.theorem*`)" in (tmp_path / "proof-check.md").read_text()
+
+
+def test_figures_are_vector_and_sized_by_aspect(tmp_path):
+    """save_figure writes PNG (Markdown) and SVG (PDF); the PDF width follows the aspect ratio."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from verify.evidence import Evidence
+
+    ev = Evidence(claim="demo.theorem1", paper="demo", statement="", provenance="paper", check="demo.theorem1/x",
+                  figures_dir=tmp_path / "figures")
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3.5))
+    ev.save_figure(fig, "demo_wide")
+    assert ev.figure == "figures/demo_wide.png" and ev.to_json()["figure_svg"] == "figures/demo_wide.svg"
+    assert (tmp_path / "figures" / "demo_wide.svg").read_text().lstrip().startswith("<?xml")
+    assert render.figure_width(tmp_path, ev.figure) == 1.0
+    fig, ax = plt.subplots(figsize=(4, 3.5))
+    ev.save_figure(fig, "demo_single")
+    assert render.figure_width(tmp_path, "figures/demo_single.png") == 0.62
+    assert render.figure_width(tmp_path, "figures/missing.png") == 0.75
+
+
+@pytest.mark.parametrize("value, text", [
+    (3200.0, "3200"), (0.0123456, "0.01235"), ({"nonfinite": "-inf"}, "-∞"), ([1, 2.5], "[1, 2.5]"),
+    ({"estimate": 0.5, "interval": [0.25, {"nonfinite": "inf"}]}, "estimate 0.5; interval [0.25, ∞]"),
+    (list(range(100)), "100 values, 0 … 99"), (None, "—"), ("d*(d+1)", "d*(d+1)"),
+])
+def test_values_are_formatted_for_people(value, text):
+    assert render.human(value) == text
 
 
 def test_pdf_is_written(rendered):

@@ -202,7 +202,8 @@ class Evidence:
     verdict: str = "error"
     message: str | None = None
     params: dict = field(default_factory=dict)
-    figure: str | None = None
+    figure: str | None = None  # figures/<name>.png
+    figure_svg: str | None = None  # figures/<name>.svg (the same figure as vector graphics)
     seconds: float = 0.0
     cases: int = 0
     stat_tests: list = field(default_factory=list)  # every statistical test of this record (verify.stats)
@@ -315,14 +316,16 @@ class Evidence:
 
     # --- figures -----------------------------------------------------------------------------------
     def save_figure(self, fig, name: str) -> str:
-        """Save a matplotlib figure as ``figures/<name>.png`` and attach it to this record."""
+        """Save a matplotlib figure as ``figures/<name>.png`` (the Markdown report) and ``figures/<name>.svg``
+        (vector, embedded in the PDF) and attach both to this record. The report sizes a figure by its aspect
+        ratio (wide multi-panel figures at full text width), so draw at the size meant to be read."""
         import matplotlib.pyplot as plt
 
         self.figures_dir.mkdir(parents=True, exist_ok=True)
-        fname = f"{name}.png"
-        fig.savefig(self.figures_dir / fname, dpi=130, bbox_inches="tight")
+        fig.savefig(self.figures_dir / f"{name}.png", dpi=130, bbox_inches="tight")
+        fig.savefig(self.figures_dir / f"{name}.svg", bbox_inches="tight")
         plt.close(fig)
-        self.figure = f"figures/{fname}"
+        self.figure, self.figure_svg = f"figures/{name}.png", f"figures/{name}.svg"
         return self.figure
 
     # --- output ------------------------------------------------------------------------------------
@@ -354,6 +357,7 @@ class Evidence:
             "message": self.message,
             "params": self.params,
             "figure": self.figure,
+            "figure_svg": self.figure_svg,
             "seconds": round(self.seconds, 3),
             "cases": self.cases,
             "stat_tests": self.stat_tests,
