@@ -31,8 +31,10 @@ from constructions.errors import ProofCheckError
 from reports import __version__, render
 from verify.evidence import claim_verdict
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = REPO / "reports" / "out"
+REPO = Path(__file__).resolve().parents[1]  # the checkout, or site-packages when installed
+CHECKOUT = (REPO / "pyproject.toml").is_file()
+# In a checkout: reports/out; installed: ./proofcheck-report in the working directory (never site-packages).
+DEFAULT_OUT = REPO / "reports" / "out" if CHECKOUT else Path("proofcheck-report")
 
 
 class RenderFailed(Exception):
@@ -56,7 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"cot-proofcheck {__version__}")
     p.add_argument("--list", action="store_true", help="print the claim ids with their titles and exit")
     p.add_argument("--profile", choices=PROFILES, default=None, help="quick (default) or paper")
-    p.add_argument("--out", default=str(DEFAULT_OUT), help="report folder (default: reports/out)")
+    p.add_argument("--out", default=str(DEFAULT_OUT),
+                   help="report folder (default: reports/out in a checkout, ./proofcheck-report when installed)")
     p.add_argument("--only", default=None, help="comma-separated globs of claim ids, e.g. 'gd_cot.*'")
     p.add_argument("--render-only", action="store_true", help="re-render OUT/results.json without running pytest")
     p.add_argument("--jobs", default="1", type=_jobs,
@@ -185,18 +188,24 @@ def _extra(args: argparse.Namespace) -> list[str]:
 def _run_pytest(stage: Path, profile: str, only: str | None, out: Path, extra: list[str] = ()) -> tuple[str, int]:
     """Run the verify suite into ``stage``; return the command to show in the report and pytest's status."""
     args = ["verify", "-q", "-p", "no:cacheprovider", "--proofcheck-profile", profile, *extra]
+    if not CHECKOUT:  # installed: the checks run from site-packages; the plugin comes from its entry point
+        args = [str(REPO / "verify"), "-q", "-p", "no:cacheprovider", "--rootdir", str(REPO),
+                "--proofcheck-profile", profile, *extra]
     if only:
         args += ["--only", only]
     cmd = [sys.executable, "-m", "pytest", *args, "--evidence-out", str(stage / "results.json")]
     print("$ " + shlex.join(cmd), flush=True)
-    rc = subprocess.run(cmd, cwd=REPO).returncode  # output streams straight to the terminal
+    # output streams straight to the terminal; installed, pytest runs in the working directory (its .hypothesis
+    # database goes there, not into site-packages)
+    rc = subprocess.run(cmd, cwd=REPO if CHECKOUT else Path.cwd()).returncode
     if rc not in (0, 1, 5) or not (stage / "results.json").is_file():  # 5: no check selected in this profile
         raise RenderFailed(f"pytest exited with status {rc} without complete results; any previous report is unchanged")
     shown = shlex.join(["python", "-m", "pytest", *args, "--evidence-out", _shown(out / "results.json")])
     results = json.loads((stage / "results.json").read_text())
     results["command"] = shown  # not the temporary stage path
     (stage / "results.json").write_text(json.dumps(results, indent=1))
-    render.attach_benchmarks(stage / "results.json", REPO / "bench" / "results", REPO / "bench" / "out")
+    render.attach_benchmarks(stage / "results.json", REPO / "bench" / "results",
+                             (REPO if CHECKOUT else Path.cwd()) / "bench" / "out")
     return shown, rc
 
 
