@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
-from constructions.errors import ProofCheckError, positive_int
+from constructions.errors import ProofCheckError, writable_output
 
 BENCHMARKS = ("gd_cot_training", "gd_cot_seeds", "mutants")  # mutants: bench/mutants.py, its own options
 DEFAULT_JSON = {name: f"bench/out/{name}.json" for name in BENCHMARKS}
@@ -27,16 +26,19 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _int(text: str, name: str, meaning: str) -> int:
+def _int(text: str, flag: str, meaning: str) -> int:
+    """A positive integer option; the error names the flag, e.g. '--ks (CoT lengths) must be ... (got 'abc')'."""
     try:
         value = int(text)
     except ValueError:
-        raise ProofCheckError(f"{name} ({meaning}) must be a positive integer (got {name}={text!r})") from None
-    return positive_int(value, name, meaning)
+        value = None
+    if value is None or value <= 0:
+        raise ProofCheckError(f"{flag} ({meaning}) must be a positive integer (got {text!r})")
+    return value
 
 
-def _ints(text: str, name: str, meaning: str) -> list[int]:
-    return [_int(part.strip(), name, meaning) for part in text.split(",")]
+def _ints(text: str, flag: str, meaning: str) -> list[int]:
+    return [_int(part.strip(), flag, meaning) for part in text.split(",")]
 
 
 def _check_output(out: Path) -> None:
@@ -45,10 +47,7 @@ def _check_output(out: Path) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ProofCheckError(f"--json {out}: cannot create its folder ({exc.strerror or exc})") from None
-    if out.is_dir():
-        raise ProofCheckError(f"--json {out}: is a folder, not a file")
-    if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
-        raise ProofCheckError(f"--json {out}: not writable")
+    writable_output(out, "--json")  # tries to create the file (os.access says yes to root everywhere)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,21 +59,21 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         dtypes = args.dtypes.split(",")
-        timing_steps = _int(args.timing_steps, "timing_steps", "the number of timed steps")
+        timing_steps = _int(args.timing_steps, "--timing-steps", "the number of timed steps")
         out = Path(args.json or DEFAULT_JSON[args.name])
         if args.name == "gd_cot_training":
             from bench import gd_cot_training as bench
 
-            ks = _ints(args.ks, "k", "the number of CoT steps")
-            max_steps = _int(args.max_steps, "max_steps", "the step limit")
+            ks = _ints(args.ks, "--ks", "CoT lengths")
+            max_steps = _int(args.max_steps, "--max-steps", "the step limit")
             bench.run(ks=[], dtypes=dtypes)  # validates the dtypes before the work starts
             _check_output(out)
             result = bench.run(ks=ks, dtypes=dtypes, timing_steps=timing_steps, max_steps=max_steps)
         else:
             from bench import gd_cot_seeds as bench
 
-            seeds = _ints(args.seeds, "S", "the number of seeds")
-            k = _int(args.k, "k", "the number of CoT steps")
+            seeds = _ints(args.seeds, "--seeds", "numbers of seeds S")
+            k = _int(args.k, "--k", "the number of CoT steps")
             bench.run(seed_counts=seeds, dtypes=dtypes, k=k, timing_steps=timing_steps, dry=True)
             _check_output(out)
             result = bench.run(seed_counts=seeds, dtypes=dtypes, k=k, timing_steps=timing_steps)

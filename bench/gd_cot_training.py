@@ -14,6 +14,8 @@ same dtype); only the loss function differs. Reported for each k and dtype:
 
 from __future__ import annotations
 
+import contextlib
+import os
 import platform
 import statistics
 import sys
@@ -110,12 +112,27 @@ def steps_to_criterion(k: int, dtype: torch.dtype, max_steps: int) -> dict[str, 
     return out
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Silence file descriptor 2 while the torch profiler runs: its C++ side (kineto) writes 'USDT: ...
+    profiler_start/stop' lines there that no logging setting reaches. Python exceptions still propagate."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def peak_memory_bytes(k: int, dtype: torch.dtype, loss_fn) -> int:
     """Peak bytes held by torch's CPU allocator during one training step (profiler allocation events)."""
     model = LSA(D_DIM, init_scale=INIT_SCALE, generator=torch.Generator().manual_seed(2), dtype=dtype)
     opt = torch.optim.Adam(model.parameters(), lr=LR, fused=True)
     batch = cot_sampler(N_EXAMPLES, D_DIM, k, ETA, dtype)(torch.Generator().manual_seed(3), BATCH)
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with _native_stderr_silenced(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         loss = loss_fn(model, *batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()

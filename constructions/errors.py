@@ -36,3 +36,28 @@ def seed_tuple(seeds, name: str = "seeds") -> tuple[int, ...]:
     if len(set(values)) != len(values):
         raise ProofCheckError(f"{name} must be distinct (got {name}={seeds!r})")
     return tuple(int(s) for s in values)
+
+
+def writable_output(path, flag: str):
+    """Check, before any work starts, that an output file can be written at ``path``: its folder exists (no
+    folder tree is created), the path is not a folder, and a file can be created there (tried, and removed
+    again when it did not exist). Returns ``path`` as a Path; raises ProofCheckError naming ``flag``."""
+    from pathlib import Path
+
+    path = Path(path)
+    parent = path.parent
+    if not parent.exists():
+        raise ProofCheckError(f"{flag} {path}: the folder {parent} does not exist")
+    if not parent.is_dir():
+        raise ProofCheckError(f"{flag} {path}: {parent} is not a folder")
+    if path.is_dir():
+        raise ProofCheckError(f"{flag} {path}: is a folder, not a file")
+    existed = path.exists()
+    try:
+        with open(path, "a"):
+            pass
+    except OSError as exc:
+        raise ProofCheckError(f"{flag} {path}: cannot write there ({exc.strerror or exc})") from None
+    if not existed:
+        path.unlink(missing_ok=True)
+    return path

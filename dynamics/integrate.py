@@ -5,6 +5,9 @@ E||w_k - w*||^2 away from the fixed-eta divergence, docs/provenance/gd_cot.md §
 per-eigendirection
 (a_j, b_j) = (V31, W13) and loss, then the limit against the predicted fixed point (-eta I, I).
 ``--json PATH`` writes the trajectory, ``--plot PATH`` a PNG with the two stages marked.
+
+Exit status: 0 the flow reached (-eta I, I); 1 it did not (within --t-max); 2 bad input (checked before the
+integration starts, output paths included); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from constructions.errors import ProofCheckError
+from constructions.errors import ProofCheckError, positive_int, writable_output
 
 DEFAULTS = dict(d=10, n=20, k=10, eta=0.1, init_scale=0.1, t_max=1000.0, seed=0)
 
@@ -115,27 +118,45 @@ def plot(flow, traj, summary: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig = figure(flow, traj, summary)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """Every option that the integration itself does not check, before any work: table rows, seed, sample
+    size and the output paths (their folder must exist; nothing is created)."""
+    positive_int(args.rows, "rows", "rows of the printed table")
+    if isinstance(args.seed, bool) or not isinstance(args.seed, int) or args.seed < 0:
+        raise ProofCheckError(f"seed must be a non-negative integer (got seed={args.seed!r})")
+    if args.samples is not None and (args.samples < 2):
+        raise ProofCheckError(f"samples (the size of the Wishart sample) must be at least 2, for a standard error "
+                              f"(got samples={args.samples!r})")
+    if args.json is not None and args.plot is not None and args.json.resolve() == args.plot.resolve():
+        raise ProofCheckError(f"--json and --plot name the same file ({args.json})")
+    for flag, path in (("--json", args.json), ("--plot", args.plot)):
+        if path is not None:
+            writable_output(path, flag)
+
+
 def run(args: argparse.Namespace, out=None, err=None) -> dict:
     out, err = out or sys.stdout, err or sys.stderr
-    from dynamics.gd_cot import DEFAULT_SAMPLES, assumption41_init, integrate_flow, reduced_flow, time_grid
+    from tqdm import tqdm
 
+    from dynamics.gd_cot import DEFAULT_SAMPLES, assumption41_init, integrate_flow, reduced_flow, time_grid
+    from verify.evidence import to_jsonable
+
+    check_args(args)
     started = time.perf_counter()
     flow = reduced_flow(args.d, args.n, args.k, args.eta, mode=args.mode,
                         n_samples=args.samples or DEFAULT_SAMPLES, seed=args.seed)
     y0 = assumption41_init(flow, args.init_scale, args.seed)
+    # a progress bar on stderr for integrations longer than 2 s (tqdm's delay); gone when done
+    with tqdm(total=float(args.t_max), file=err, delay=2.0, leave=False, desc="integrating",
+              bar_format="{desc}: t = {n:.4g} / {total:g} {bar} {elapsed}") as bar:
+        def progress(t):
+            bar.update(max(0.0, min(float(t), bar.total) - bar.n))
 
-    def progress(t):
-        if time.perf_counter() - started > 2.0:
-            print(f"\r  integrating: t = {t:.4g} / {args.t_max:g}", end="", file=err, flush=True)
-
-    traj = integrate_flow(flow, y0, args.t_max, t_eval=time_grid(args.t_max, 81), progress=progress)
-    if time.perf_counter() - started > 2.0:
-        print("\r" + " " * 60 + "\r", end="", file=err, flush=True)
+        traj = integrate_flow(flow, y0, args.t_max, t_eval=time_grid(args.t_max, 81), progress=progress)
     summary = summarize(flow, traj)
     seconds = time.perf_counter() - started
     params = dict(d=flow.d, n=flow.n, k=flow.k, eta=flow.eta, init_scale=args.init_scale, t_max=args.t_max,
@@ -157,9 +178,8 @@ def run(args: argparse.Namespace, out=None, err=None) -> dict:
     result = {"params": params, "t": traj.t.tolist(), "a": _values(traj.a, flow.mode),
               "b": _values(traj.b, flow.mode), "loss": traj.loss.tolist(), "summary": summary,
               "converged": converged, "seconds": seconds}
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=1))
+    if args.json:  # non-finite values as {"nonfinite": ...}, never bare NaN (results.json's convention)
+        args.json.write_text(json.dumps(to_jsonable(result), indent=1, allow_nan=False))
     if args.plot:
         plot(flow, traj, summary, args.plot)
     return result
@@ -172,14 +192,14 @@ def _values(x: np.ndarray, mode: str) -> list:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
-        run(args)
+        result = run(args)
     except ProofCheckError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
-    return 0
+    return 0 if result["converged"] else 1
 
 
 if __name__ == "__main__":

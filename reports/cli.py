@@ -1,8 +1,12 @@
 """``python -m reports``: run the claim checks under pytest, render the report, swap it into place.
 
+Sub-commands: ``python -m reports diff OLD NEW`` compares two results.json files (reports/diff.py);
+``--list`` prints the claim ids with their titles; ``--version`` the suite's version.
+
 Exit status: 0 report written and every claim passes (or is skipped); 1 report written but some claim
 fails or errors (or pytest failed outside any claim); 2 bad input; 3 no report could be written (the
-previous report, if any, is left as it was).
+previous report, if any, is left as it was); 130 interrupted (Ctrl-C), 143 terminated (SIGTERM): the stage
+folder is removed and OUT is left as it was.
 
 The report is built in a fresh folder next to OUT (``OUT.stage-*``) and only then swapped in:
 OUT -> ``OUT.old-*``, stage -> OUT, backup deleted. A failed or interrupted run removes its stage folder
@@ -17,29 +21,45 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from constructions.errors import ProofCheckError
-from reports import render
+from reports import __version__, render
 from verify.evidence import claim_verdict
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = REPO / "reports" / "out"
+REPO = Path(__file__).resolve().parents[1]  # the checkout, or site-packages when installed
+CHECKOUT = (REPO / "pyproject.toml").is_file()
+# In a checkout: reports/out; installed: ./proofcheck-report in the working directory (never site-packages).
+DEFAULT_OUT = REPO / "reports" / "out" if CHECKOUT else Path("proofcheck-report")
 
 
 class RenderFailed(Exception):
     """No report could be written; the message says why (exit status 3)."""
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived (a timeout, a cluster job kill): unwind like Ctrl-C, so the stage folder is removed."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
 def _parser() -> argparse.ArgumentParser:
     from verify.plugin import PROFILES
 
-    p = argparse.ArgumentParser(prog="python -m reports", description="Run the proof checks and render the report.")
+    p = argparse.ArgumentParser(prog="python -m reports",
+                                description="Run the proof checks and render the report. "
+                                            "'python -m reports diff OLD NEW' compares two results.json files.")
+    p.add_argument("--version", action="version", version=f"cot-proofcheck {__version__}")
+    p.add_argument("--list", action="store_true", help="print the claim ids with their titles and exit")
     p.add_argument("--profile", choices=PROFILES, default=None, help="quick (default) or paper")
-    p.add_argument("--out", default=str(DEFAULT_OUT), help="report folder (default: reports/out)")
+    p.add_argument("--out", default=str(DEFAULT_OUT),
+                   help="report folder (default: reports/out in a checkout, ./proofcheck-report when installed)")
     p.add_argument("--only", default=None, help="comma-separated globs of claim ids, e.g. 'gd_cot.*'")
     p.add_argument("--render-only", action="store_true", help="re-render OUT/results.json without running pytest")
     p.add_argument("--jobs", default="1", type=_jobs,
@@ -56,9 +76,21 @@ def _jobs(value: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["diff"]:
+        from reports import diff
+
+        return diff.main(argv[1:])
     args = _parser().parse_args(argv)  # argparse prints usage + one error line and exits 2
+    if args.list:
+        print(list_claims())
+        return 0
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return run(args)
+    except Terminated:
+        print("terminated (SIGTERM); any previous report is unchanged", file=sys.stderr)
+        return 143
     except ProofCheckError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -68,6 +100,21 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; any previous report is unchanged", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def list_claims() -> str:
+    """One line per claim, grouped by paper: 'claim id  title  [provenance]'."""
+    from verify import claims
+
+    papers, table = claims.papers(), claims.claims()
+    width = max(map(len, table), default=0)
+    lines = []
+    for pid, paper in papers.items():
+        lines.append(f"{pid}: {paper.title}")
+        lines += [f"  {cid:<{width}}  {c.title}  [{c.provenance}]" for cid, c in table.items() if c.paper == pid]
+    return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,6 +122,9 @@ def run(args: argparse.Namespace) -> int:
     if args.render_only and (args.profile or args.only or args.jobs != "1" or args.no_cache or args.cache_dir):
         raise ProofCheckError("--render-only re-renders OUT/results.json; --profile, --only, --jobs and the cache "
                               "options do not apply")
+    if args.only is not None and not args.only.strip():
+        raise ProofCheckError("--only is empty: give comma-separated globs of claim ids, e.g. 'gd_cot.*' "
+                              "(python -m reports --list shows them)")
     if args.only:
         from verify import claims
 
@@ -138,18 +188,24 @@ def _extra(args: argparse.Namespace) -> list[str]:
 def _run_pytest(stage: Path, profile: str, only: str | None, out: Path, extra: list[str] = ()) -> tuple[str, int]:
     """Run the verify suite into ``stage``; return the command to show in the report and pytest's status."""
     args = ["verify", "-q", "-p", "no:cacheprovider", "--proofcheck-profile", profile, *extra]
+    if not CHECKOUT:  # installed: the checks run from site-packages; the plugin comes from its entry point
+        args = [str(REPO / "verify"), "-q", "-p", "no:cacheprovider", "--rootdir", str(REPO),
+                "--proofcheck-profile", profile, *extra]
     if only:
         args += ["--only", only]
     cmd = [sys.executable, "-m", "pytest", *args, "--evidence-out", str(stage / "results.json")]
     print("$ " + shlex.join(cmd), flush=True)
-    rc = subprocess.run(cmd, cwd=REPO).returncode  # output streams straight to the terminal
+    # output streams straight to the terminal; installed, pytest runs in the working directory (its .hypothesis
+    # database goes there, not into site-packages)
+    rc = subprocess.run(cmd, cwd=REPO if CHECKOUT else Path.cwd()).returncode
     if rc not in (0, 1, 5) or not (stage / "results.json").is_file():  # 5: no check selected in this profile
         raise RenderFailed(f"pytest exited with status {rc} without complete results; any previous report is unchanged")
     shown = shlex.join(["python", "-m", "pytest", *args, "--evidence-out", _shown(out / "results.json")])
     results = json.loads((stage / "results.json").read_text())
     results["command"] = shown  # not the temporary stage path
     (stage / "results.json").write_text(json.dumps(results, indent=1))
-    render.attach_benchmarks(stage / "results.json", REPO / "bench" / "results", REPO / "bench" / "out")
+    render.attach_benchmarks(stage / "results.json", REPO / "bench" / "results",
+                             (REPO if CHECKOUT else Path.cwd()) / "bench" / "out")
     return shown, rc
 
 

@@ -19,11 +19,13 @@ import jinja2
 from constructions.errors import ProofCheckError
 from verify.evidence import (
     CLAIM_VERDICT_MEANING, CLAIM_VERDICTS, COUNTED_ROLES, ROLES, SCHEMA_VERSION, VERDICTS, claim_verdict,
-    record_label,
+    number_value, record_label, to_jsonable,
 )
 
 TITLE = "cot-proofcheck proof-check report"
 TEMPLATES = Path(__file__).parent / "templates"
+SCHEMA = Path(__file__).parent / "results.schema.json"  # the results.json contract (JSON Schema, draft 2020-12)
+SUMMARY_VERSION = 1  # summary.json: the report's computed view of results.json (its own version)
 SHORT = 80  # characters of a predicted/measured/tolerance value shown in a table cell
 
 _TOP_KEYS = ("schema_version", "profile", "created", "environment", "command", "papers", "claims",
@@ -64,7 +66,29 @@ def validate(results: Any, where: str = "results.json") -> dict:
             raise ProofCheckError(f"{where}: evidence[{i}] has verdict {rec['verdict']!r} (one of {VERDICTS})")
         if rec["role"] not in ROLES:
             raise ProofCheckError(f"{where}: evidence[{i}] has role {rec['role']!r} (one of {ROLES})")
+    schema_errors(results, where, raise_first=True)
     return results
+
+
+def schema() -> dict:
+    """The results.json JSON Schema (reports/results.schema.json)."""
+    return json.loads(SCHEMA.read_text())
+
+
+def schema_errors(results: Any, where: str = "results.json", raise_first: bool = False) -> list[str]:
+    """Every violation of the JSON Schema, one line each ('where: evidence/3/margin: ...'); with
+    ``raise_first``, raise ProofCheckError on the first one instead."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema(), format_checker=jsonschema.FormatChecker())
+    lines = []
+    for err in sorted(validator.iter_errors(results), key=lambda e: list(map(str, e.absolute_path))):
+        at = "/".join(str(p) for p in err.absolute_path) or "(top level)"
+        line = f"{where}: {at}: {err.message[:300]} (schema: {'/'.join(map(str, err.absolute_schema_path))})"
+        if raise_first:
+            raise ProofCheckError(line)
+        lines.append(line)
+    return lines
 
 
 def _require(obj: Any, keys: tuple[str, ...], where: str) -> None:
@@ -77,19 +101,9 @@ def _require(obj: Any, keys: tuple[str, ...], where: str) -> None:
 
 # --- aggregation (pure) ------------------------------------------------------------------------------
 def margin_value(margin: Any) -> float | None:
-    """A record's margin as a float (``"inf"`` -> inf); None when absent or not a number."""
-    if isinstance(margin, bool):
-        return None
-    if isinstance(margin, (int, float)):
-        value = float(margin)
-    elif isinstance(margin, str):
-        try:
-            value = float(margin)
-        except ValueError:
-            return None
-    else:
-        return None
-    return None if math.isnan(value) else value
+    """A record's margin as a float (``{"nonfinite": "inf"}`` -> inf); None when absent, NaN or not a number."""
+    value = number_value(margin)
+    return None if value is None or math.isnan(value) else value
 
 
 def claim_margin(records: list[dict], kind: str | None = None) -> float | None:
@@ -141,6 +155,54 @@ def short(value: Any, width: int = SHORT) -> str:
     text = value if isinstance(value, str) else json.dumps(_round(value), ensure_ascii=False)
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def number_text(x: float) -> str:
+    """A number for people: integers as they are, others to 4 significant digits ('0.0123', '3.2e+05'),
+    non-finite ones as ∞, -∞, NaN."""
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "∞" if x > 0 else "-∞"
+    if float(x).is_integer() and abs(x) < 1e6:
+        return str(int(x))
+    return f"{x:.4g}"
+
+
+def human(value: Any, width: int = SHORT) -> str:
+    """A predicted/measured/tolerance value as a table cell for people, never raw JSON: numbers formatted
+    (non-finite ones as ∞/NaN), short lists of numbers in full, long ones as 'n values, min … max', objects as
+    'key value; key value' (nested values summarised the same way). The full value stays in results.json."""
+    text = _human(value, 0)
+    return text if len(text) <= width else text[: width - 1].rstrip(",; ") + " …"
+
+
+def _human(value: Any, depth: int) -> str:
+    num = number_value(value)
+    if num is not None:
+        return number_text(num)
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, str):
+        return " ".join(value.split())
+    if isinstance(value, list):
+        nums = [number_value(v) for v in value]
+        if value and all(n is not None for n in nums):
+            if len(nums) <= 4:
+                return "[" + ", ".join(number_text(n) for n in nums) + "]"
+            finite = [n for n in nums if not math.isnan(n)]
+            span = f"{number_text(min(finite))} … {number_text(max(finite))}" if finite else "NaN"
+            return f"{len(nums)} values, {span}"
+        if len(value) <= 3 and depth < 2:
+            return "[" + ", ".join(_human(v, depth + 1) for v in value) + "]"
+        return f"{len(value)} entries"
+    if isinstance(value, dict):
+        if depth >= 2:
+            return f"{len(value)} fields"
+        return "; ".join(f"{k.replace('_', ' ')} {_human(v, depth + 1)}" for k, v in value.items())
+    return str(value)
 
 
 def _round(value: Any) -> Any:
@@ -288,7 +350,12 @@ def summarize(results: dict, out_dir: Path | None = None, command: str | None = 
     recon = [cid for cid, c in claims.items() if c["reconstructed"]]
     env = results["environment"]
     summary = {
+        "summary_version": SUMMARY_VERSION,
+        "results_schema_version": results["schema_version"],
         "title": TITLE,
+        "git": git_text(results.get("git")),
+        "partial": bool(results.get("only")),
+        "only": results.get("only") or "",
         "date": _date(results["created"]),
         "profile": results["profile"],
         "command": command or results["command"],
@@ -304,6 +371,8 @@ def summarize(results: dict, out_dir: Path | None = None, command: str | None = 
         "verdict_meaning": [[v, CLAIM_VERDICT_MEANING[v]] for v in CLAIM_VERDICTS],
         "reconstructed": recon,
         "papers": list(papers.values()),
+        "paper_titles": [f"{(p.get('title') or pid)}" + (f" ({p['authors']}" + (f", {p['venue']}" if p.get("venue") else "")
+                         + ")" if p.get("authors") else "") for pid, p in results["papers"].items()],
         "claims": claims,
         "unchecked": [{"paper": pid, "title": (results["papers"].get(pid) or {}).get("title") or pid,
                        "entries": items} for pid, items in (results.get("unchecked") or {}).items() if items],
@@ -318,8 +387,15 @@ def summarize(results: dict, out_dir: Path | None = None, command: str | None = 
     return summary
 
 
+def git_text(git: dict | None) -> str:
+    """'3f2a9c1d0b7e (dirty: uncommitted changes)', or 'not a git checkout'."""
+    if not git or not git.get("commit"):
+        return "not a git checkout"
+    return git["commit"][:12] + (" (dirty: uncommitted changes)" if git.get("dirty") else "")
+
+
 def _finite_or_text(margin: float | None):
-    return margin if margin is None or math.isfinite(margin) else str(margin)
+    return to_jsonable(margin)
 
 
 def _margins_text(det: float | None, stat: float | None, records: list[dict]) -> str:
@@ -336,6 +412,38 @@ def _margins_text(det: float | None, stat: float | None, records: list[dict]) ->
     return "exact" if ran else "—"
 
 
+def figure_width(out_dir: Path | None, figure: Any) -> float:
+    """The fraction of the text width at which the PDF shows a figure, from its PNG's aspect ratio: wide
+    multi-panel figures (width at least 2.2 times the height) at the full width, wide ones at 0.85, others
+    (single panels) at 0.62; 0.75 when the size is unknown."""
+    size = png_size(out_dir / figure) if out_dir is not None and isinstance(figure, str) else None
+    if size is None:
+        return 0.75
+    aspect = size[0] / max(size[1], 1)
+    return 1.0 if aspect >= 2.2 else (0.85 if aspect >= 1.45 else 0.62)
+
+
+def png_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) in pixels from a PNG's header; None when it is not a readable PNG."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(24)
+    except OSError:
+        return None
+    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n":
+        return None
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def tolerance_text(rec: dict) -> str:
+    """The tolerance and why it is what it is, for the table row: '0.001 (float64 round-off …)'."""
+    tol, why = rec.get("tolerance"), (rec.get("tolerance_reason") or "").strip()
+    shown = human(tol, 40) if tol is not None else ""
+    if shown and why:
+        return f"{shown} ({why})"
+    return shown or why or "—"
+
+
 def _check_row(index: int, rec: dict, out_dir: Path | None) -> dict:
     label = record_label(rec)
     return {
@@ -343,13 +451,16 @@ def _check_row(index: int, rec: dict, out_dir: Path | None) -> dict:
         "color": _label_color(label),
         "margin_kind": rec.get("margin_kind") or "deterministic",
         "index": index,
-        "predicted": short(rec["predicted"]),
-        "measured": short(rec["measured"]),
-        "tolerance": short(rec["tolerance"]),
+        "predicted": human(rec["predicted"]),
+        "measured": human(rec["measured"]),
+        "tolerance": tolerance_text(rec),
         "margin_text": ("—" if rec["role"] == "probe" else
                         format_margin(margin_value(rec["margin"]), rec["verdict"]) + seed_margin_text(rec)),
         "seconds": f"{float(rec['seconds'] or 0):.2f}",
         "figure_ok": _figure_ok(out_dir, rec["figure"]),
+        "svg_ok": _figure_ok(out_dir, rec.get("figure_svg")),
+        "figure_svg": rec.get("figure_svg") or "",
+        "figure_width": figure_width(out_dir, rec["figure"]) if _figure_ok(out_dir, rec["figure"]) else 0.75,
     }
 
 

@@ -48,3 +48,22 @@ def test_seeds_bad_input_is_one_line_before_any_work(tmp_path):
         assert proc.returncode == 2, (args, proc.stderr)
         assert "Traceback" not in proc.stderr and proc.stderr.strip().count("\n") == 0, proc.stderr
         assert "[bench]" not in proc.stderr  # rejected before the work started
+
+
+def test_flags_are_named_and_checked_before_any_work():
+    for args, words in ((["--ks", "abc"], "--ks (CoT lengths) must be a positive integer (got 'abc')"),
+                        (["--timing-steps", "-1"], "--timing-steps (the number of timed steps) must be a positive"),
+                        (["--json", "/proc/x.json"], "--json /proc/x.json: cannot write there")):
+        proc = subprocess.run([sys.executable, "-m", "bench", "gd_cot_training", *args], cwd=REPO,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and proc.stderr.strip() == f"error: {proc.stderr.strip()[7:]}"
+        assert words in proc.stderr and "USDT" not in proc.stderr and proc.stdout == "", proc.stderr
+
+
+def test_no_profiler_lines_on_stderr(tmp_path):
+    out = tmp_path / "b.json"
+    proc = subprocess.run([sys.executable, "-m", "bench", "gd_cot_training", "--ks", "2", "--dtypes", "float64",
+                           "--timing-steps", "2", "--max-steps", "5", "--json", str(out)], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and out.is_file(), proc.stderr
+    assert "profiler" not in proc.stderr and "USDT" not in proc.stderr, proc.stderr

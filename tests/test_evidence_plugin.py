@@ -5,6 +5,8 @@ import os
 import sys
 from pathlib import Path
 
+from reports import render
+
 REPO = Path(__file__).resolve().parents[1]
 
 # A throw-away test module run under pytester: its failing, crashing, empty and skipped checks are on purpose,
@@ -62,20 +64,26 @@ def _run(pytester, *args):
 
 def test_verdicts_follow_outcomes(pytester):
     result, data = _run(pytester)
-    verdicts = {e["check"].split("::")[1]: e["verdict"] for e in data["evidence"]}
+    verdicts = {e["nodeid"].split("::")[1]: e["verdict"] for e in data["evidence"]}
     assert verdicts == {"test_passes": "pass", "test_fails": "fail", "test_records_nothing": "error",
                         "test_crashes": "error", "test_skipped": "skipped", "test_known_failure": "known_failure",
                         "test_not_reproduced": "not_reproduced"}
-    fail = next(e for e in data["evidence"] if e["check"].endswith("test_fails"))
+    fail = next(e for e in data["evidence"] if e["nodeid"].endswith("test_fails"))
     assert fail["margin"] < 1 and "exceeds the bound" in fail["message"]
-    known = next(e for e in data["evidence"] if e["check"].endswith("test_known_failure"))
+    known = next(e for e in data["evidence"] if e["nodeid"].endswith("test_known_failure"))
     assert known["message"].startswith("claim does not hold: AssertionError") and known["margin"] < 1
-    notrep = next(e for e in data["evidence"] if e["check"].endswith("test_not_reproduced"))
+    notrep = next(e for e in data["evidence"] if e["nodeid"].endswith("test_not_reproduced"))
     assert notrep["message"].startswith("not reproduced: the stated form fails here") and notrep["margin"] < 1
-    assert data["not_run"] == [{"check": "test_checks.py::test_slow", "claim": "gd_cot.theorem3_2",
-                                "reason": "slow: runs in the paper profile only"}]
-    assert data["schema_version"] == 2 and data["profile"] == "quick"
-    assert "gd_cot.theorem3_2" in data["claims"]
+    assert data["not_run"] == [{"check": "gd_cot.theorem3_2/slow", "nodeid": "test_checks.py::test_slow",
+                                "claim": "gd_cot.theorem3_2", "reason": "slow: runs in the paper profile only"}]
+    assert data["schema_version"] == 3 and data["profile"] == "quick"
+    assert {e["check"] for e in data["evidence"]} == {
+        "gd_cot.theorem3_2/" + name for name in ("passes", "fails", "records_nothing", "crashes", "skipped",
+                                                 "known_failure", "not_reproduced")}
+    claim = data["claims"]["gd_cot.theorem3_2"]
+    assert (claim["verdict"], claim["known_failure"], claim["records"]) == ("error", True, 7)
+    assert data["claims"]["gd_cot.theorem3_1"]["verdict"] == "not run"
+    assert render.schema_errors(data) == []
     # test_records_nothing passes its call and errors at teardown: counted in both.
     result.assert_outcomes(passed=2, failed=2, errors=1, skipped=1, deselected=1, xfailed=2)
 
@@ -108,7 +116,11 @@ def test_xdist_run_gives_the_serial_results(pytester):
     assert len(serial["evidence"]) == 10  # 7 records of CHECKS (the slow one deselected) + 3
     assert strip(parallel) == strip(serial)
     assert parallel["not_run"] == serial["not_run"] and parallel["family"] == serial["family"]
-    assert serial["family"]["size"] == 3 and "@" not in "".join(r["check"] for r in parallel["evidence"])
+    assert serial["family"]["size"] == 3 and "@" not in "".join(r["nodeid"] for r in parallel["evidence"])
+    assert [r["check"] for r in serial["evidence"][-3:]] == [
+        f"gd_cot.theorem3_1/stat[{shift}]" for shift in ("0.0", "0.5", "0.95")]
+    assert serial["evidence"][-1]["seeds"] == [0, 1, 2]
+    assert render.schema_errors(serial) == [] and render.schema_errors(parallel) == []
 
 
 def test_paper_profile_runs_slow_checks(pytester):
@@ -147,3 +159,89 @@ def test_margin_is_at_least_one_exactly_when_the_check_holds():
                 with pytest.raises(AssertionError):
                     getattr(ev, method)(a, b, reason="r")
             assert (ev.margin >= 1) == holds, (method, a, b, ev.margin)
+
+
+NONFINITE_CHECKS = """
+import math
+import pytest
+
+pytestmark = pytest.mark.claim("gd_cot.theorem3_2")
+
+@pytest.mark.parametrize("bound", [math.inf, 2.0], ids=["b <= inf", "b=2"])
+def test_infinite(evidence, bound):
+    evidence.describe("bounds and values that are not finite", seed=4, values=[math.nan, -math.inf, 1.5])
+    evidence.check_le(1.0, bound, reason="r", predicted=math.inf)
+"""
+
+
+def test_results_json_is_strict_json_and_valid(pytester):
+    """Non-finite values are written as {"nonfinite": ...} (never bare NaN/Infinity, which are not JSON), ids with
+    spaces and '<=' become stable check ids, and the file validates against reports/results.schema.json."""
+    pytester.makepyfile(test_checks=NONFINITE_CHECKS)
+    out = pytester.path / "out" / "results.json"
+    os.environ["PYTHONPATH"] = str(REPO)
+    pytester.runpytest_subprocess("-p", "verify.plugin", "-p", "no:cacheprovider", f"--evidence-out={out}")
+    text = out.read_text()
+
+    def no_constants(name):
+        raise AssertionError(f"bare {name} in results.json")
+
+    data = json.loads(text, parse_constant=no_constants)
+    inf = next(r for r in data["evidence"] if "inf" in r["nodeid"])
+    assert inf["check"] == "gd_cot.theorem3_2/infinite[b-le-inf]"
+    assert inf["margin"] == {"nonfinite": "inf"} and inf["tolerance"] == {"nonfinite": "inf"}
+    assert inf["predicted"] == {"nonfinite": "inf"}
+    assert inf["params"]["values"] == [{"nonfinite": "nan"}, {"nonfinite": "-inf"}, 1.5]
+    assert inf["seeds"] == [4]
+    assert set(data["git"]) == {"commit", "dirty"}
+    assert render.schema_errors(data) == []
+    assert render.margin_value(inf["margin"]) == float("inf")
+
+
+def test_no_temporary_folder_left_without_evidence_out(pytester, tmp_path):
+    """A run without --evidence-out saves figures in a temporary folder and removes it at the end."""
+    pytester.makepyfile(test_fig="""
+import pytest
+pytestmark = pytest.mark.claim("gd_cot.theorem3_2")
+
+def test_figure(evidence):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    evidence.save_figure(fig, "demo")
+    evidence.check_le(1.0, 2.0, reason="r")
+""")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    os.environ["PYTHONPATH"] = str(REPO)
+    result = _run_with_tmpdir(pytester, tmp)
+    result.assert_outcomes(passed=1)
+    assert list(tmp.glob("proofcheck-*")) == []
+
+
+def _run_with_tmpdir(pytester, tmp):
+    old = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(tmp)
+    try:
+        return pytester.runpytest_subprocess("-p", "verify.plugin", "-p", "no:cacheprovider")
+    finally:
+        if old is None:
+            os.environ.pop("TMPDIR")
+        else:
+            os.environ["TMPDIR"] = old
+
+
+def test_empty_only_is_a_usage_error(pytester):
+    pytester.makepyfile(test_checks=CHECKS)
+    os.environ["PYTHONPATH"] = str(REPO)
+    for only in ("", "  "):
+        result = pytester.runpytest_subprocess("-p", "verify.plugin", "--only", only)
+        assert result.ret == 4 and "--only is empty" in result.stderr.str()
+
+
+def test_progress_per_claim(pytester):
+    pytester.makepyfile(test_checks=CHECKS)
+    result, _ = _run(pytester)
+    assert "proofcheck: claim 1/1 gd_cot.theorem3_2 done (7 checks), elapsed 0:0" in result.stdout.str()

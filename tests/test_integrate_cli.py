@@ -29,7 +29,7 @@ def test_eigenspace_json_and_plot(tmp_path, capsys):
 
 def test_scalar_entries_are_numbers(tmp_path, capsys):
     out = tmp_path / "s.json"
-    assert main(["--scalar", "--k", "4", "--json", str(out), "--quiet"]) == 0
+    assert main(["--scalar", "--k", "4", "--json", str(out), "--quiet", "--t-max", "1e5"]) == 0
     data = json.loads(out.read_text())
     assert all(isinstance(v, float) for v in data["a"] + data["b"])
 
@@ -53,3 +53,35 @@ def test_wishart_moments_symbolic_and_guard():
     assert sp.expand(trace_moment(2, n, d) - n * d * (n + d + 1)) == 0
     with pytest.raises(ProofCheckError, match="order"):
         trace_moment(MAX_ORDER + 1, 10, 5)
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--rows", "-1"], "rows (rows of the printed table) must be a positive integer"),
+    (["--seed", "-1"], "seed must be a non-negative integer"),
+    (["--samples", "1"], "samples (the size of the Wishart sample) must be at least 2"),
+    (["--json", "/proc/x.json"], "--json /proc/x.json: cannot write there"),
+    (["--plot", "/nonexistent/dir/p.png"], "--plot /nonexistent/dir/p.png: the folder /nonexistent/dir does not exist"),
+])
+def test_bad_options_caught_before_work(flags, words, monkeypatch, capsys):
+    import dynamics.gd_cot
+
+    def no_work(*a, **k):
+        raise AssertionError("the integration started")
+
+    monkeypatch.setattr(dynamics.gd_cot, "reduced_flow", no_work)
+    assert main(flags + ["--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and words in err[0], err
+    assert not __import__("pathlib").Path("/nonexistent/dir").exists()
+
+
+def test_not_at_the_fixed_point_exits_1_and_json_is_strict(tmp_path, capsys):
+    out = tmp_path / "short.json"
+    assert main(["--scalar", "--k", "4", "--t-max", "1", "--quiet", "--json", str(out)]) == 1
+    assert "NOT at (-eta I, I)" in capsys.readouterr().out
+
+    def no_constants(name):
+        raise AssertionError(f"bare {name} in the JSON")
+
+    data = json.loads(out.read_text(), parse_constant=no_constants)
+    assert data["converged"] is False

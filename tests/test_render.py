@@ -104,7 +104,7 @@ def test_summarize_counts_and_reconstruction():
 
 def test_skipped_only_claim_is_skipped_not_pass():
     data = fx.results()
-    data["evidence"] = [r for r in data["evidence"] if r["check"].endswith("test_eta_skipped")]
+    data["evidence"] = [r for r in data["evidence"] if r["check"].endswith("eta_skipped")]
     s = render.summarize(data)
     assert s["claims"]["demo.lemma2"]["verdict"] == "not run"
     assert s["line"] == "1 claim: 1 not run"
@@ -156,7 +156,7 @@ def test_markdown_has_summary_sections_and_figures(rendered):
     assert "2 of 3 claims rest on formulas not read in the paper" in head
     assert "3 claims: 2 holds, 1 fail" in head
     assert "Python 3.11.7" in head and "torch 2.13.0" in head and "Profile: `quick`" in head
-    assert "| `demo.lemma2` | Optimal step size | Tested vs stated: same. | reconstructed ⚠ | **fail** | bound ×0.5 | 0/2 |" in md
+    assert "| [`demo.lemma2`](#demo.lemma2) | Optimal step size | Tested vs stated: same. | reconstructed ⚠ | **fail** | bound ×0.5 | 0/2 |" in md
     assert "**finding: not met**" in md and "**PASS**" not in md  # the probe row
     assert "## A Demo Paper on Chain of Thought" in md and "Demo Conference 2026" in md
     for cid in ("demo.theorem1", "demo.lemma2", "demo.corollary3"):
@@ -167,8 +167,52 @@ def test_markdown_has_summary_sections_and_figures(rendered):
     assert "exceeds the bound 0.25" in md and "test_eta_fail reason" in md
     assert "## What the suite does not check" in md and "- The rate of Theorem 9. *Why not:* not known." in md
     assert "](figures/convergence.png)" in md
-    assert "## Not run in this profile" in md and "test_big" in md
-    assert "…" in md  # the long predicted list was shortened
+    assert "## Not run in this profile" in md and "demo.theorem1/big" in md
+    assert "| 40 values, 0 … 39 | loss 12 values, 0.1235 … 0.1235 |" in md  # summarised, never raw JSON
+    assert '{"' not in md and "| 0.001 (test_eta_fail reason) |" in md  # the tolerance's reason in its row
+    assert "## Contents" in md and "- [A Demo Paper on Chain of Thought](#paper-demo)" in md
+    assert '<a id="demo.lemma2"></a>' in md and '<a id="paper-demo"></a>' in md
+    assert "Git commit: `0123456789ab`" in md and "Partial run" not in md
+    assert md.index("## Appendix: training in this run") > md.index("## Not run in this profile")
+    assert "Training in this run" not in head  # timings are in the appendix, not the header
+
+
+def test_partial_run_has_a_banner(tmp_path):
+    fx.write(tmp_path, fx.results(only="demo.theorem*"))
+    summary = render.write_report(tmp_path)
+    assert summary["partial"] and summary["only"] == "demo.theorem*"
+    assert "**Partial run** (`--only demo.theorem*`)" in (tmp_path / "proof-check.md").read_text()
+
+
+def test_figures_are_vector_and_sized_by_aspect(tmp_path):
+    """save_figure writes PNG (Markdown) and SVG (PDF); the PDF width follows the aspect ratio."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from verify.evidence import Evidence
+
+    ev = Evidence(claim="demo.theorem1", paper="demo", statement="", provenance="paper", check="demo.theorem1/x",
+                  figures_dir=tmp_path / "figures")
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3.5))
+    ev.save_figure(fig, "demo_wide")
+    assert ev.figure == "figures/demo_wide.png" and ev.to_json()["figure_svg"] == "figures/demo_wide.svg"
+    assert (tmp_path / "figures" / "demo_wide.svg").read_text().lstrip().startswith("<?xml")
+    assert render.figure_width(tmp_path, ev.figure) == 1.0
+    fig, ax = plt.subplots(figsize=(4, 3.5))
+    ev.save_figure(fig, "demo_single")
+    assert render.figure_width(tmp_path, "figures/demo_single.png") == 0.62
+    assert render.figure_width(tmp_path, "figures/missing.png") == 0.75
+
+
+@pytest.mark.parametrize("value, text", [
+    (3200.0, "3200"), (0.0123456, "0.01235"), ({"nonfinite": "-inf"}, "-∞"), ([1, 2.5], "[1, 2.5]"),
+    ({"estimate": 0.5, "interval": [0.25, {"nonfinite": "inf"}]}, "estimate 0.5; interval [0.25, ∞]"),
+    (list(range(100)), "100 values, 0 … 99"), (None, "—"), ("d*(d+1)", "d*(d+1)"),
+])
+def test_values_are_formatted_for_people(value, text):
+    assert render.human(value) == text
 
 
 def test_pdf_is_written(rendered):
@@ -211,3 +255,43 @@ def test_seed_margin_text_summarises_the_seeds():
     assert "3 seeds" in text and "min ×1.5" in text and "median ×2" in text and "max ×3" in text
     assert "resolution 0.5" in text
     assert seed_margin_text({"stat_tests": []}) == "" and seed_margin_text({}) == ""
+
+
+# --- the results.json contract (reports/results.schema.json) -----------------------------------------
+def test_fixture_validates_against_the_schema():
+    assert render.schema_errors(fx.results()) == []
+    assert render.schema()["properties"]["schema_version"]["const"] == render.SCHEMA_VERSION
+
+
+@pytest.mark.parametrize("path, value, where", [
+    (("evidence", 1, "margin"), "inf", "evidence/1/margin"),            # schema 2's string form
+    (("evidence", 0, "check"), "verify/demo/test_demo.py::test_step_pass", "evidence/0/check"),  # a node id
+    (("claims", "demo.lemma2", "verdict"), "passes", "claims/demo.lemma2/verdict"),
+    (("git", "dirty"), "yes", "git/dirty"),
+])
+def test_schema_violations_are_named(tmp_path, path, value, where):
+    data = fx.results()
+    obj = data
+    for key in path[:-1]:
+        obj = obj[key]
+    obj[path[-1]] = value
+    assert any(f": {where}: " in line for line in render.schema_errors(data))
+    fx.write(tmp_path, data, figure=False)
+    with pytest.raises(ProofCheckError, match=where):
+        render.load_results(tmp_path / "results.json")
+
+
+def test_nonfinite_numbers_read_back():
+    from verify.evidence import nonfinite, number_value, to_jsonable
+
+    assert to_jsonable([math.inf, -math.inf, math.nan, 1.5]) == [
+        {"nonfinite": "inf"}, {"nonfinite": "-inf"}, {"nonfinite": "nan"}, 1.5]
+    assert number_value(nonfinite(-math.inf)) == -math.inf and math.isnan(number_value({"nonfinite": "nan"}))
+    assert number_value(True) is None and number_value({"nonfinite": "inf", "x": 1}) is None
+    assert render.margin_value({"nonfinite": "nan"}) is None and render.margin_value({"nonfinite": "inf"}) == math.inf
+
+
+def test_summary_json_is_versioned():
+    s = render.summarize(fx.results())
+    assert s["summary_version"] == render.SUMMARY_VERSION and s["results_schema_version"] == 3
+    assert s["git"] == "0123456789ab"

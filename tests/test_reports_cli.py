@@ -160,11 +160,13 @@ def bad_inputs(tmp_path: Path) -> dict[str, list[str]]:
         "schema": ["--render-only", "--out", str(wrong)],
         "render-only-with-only": ["--render-only", "--only", "gd_cot.*", "--out", str(wrong)],
         "jobs": ["--jobs", "0"],
+        "only-empty": ["--only", "", "--out", str(tmp_path / "o1")],
+        "only-blank": ["--only", " , ", "--out", str(tmp_path / "o1")],
     }
 
 
 @pytest.mark.parametrize("case", ["profile", "only", "proc", "under-file", "out-is-file", "no-results", "schema",
-                                  "render-only-with-only", "jobs"])
+                                  "render-only-with-only", "jobs", "only-empty", "only-blank"])
 def test_bad_input_is_one_line(tmp_path, case):
     proc = run_cli(*bad_inputs(tmp_path)[case])
     assert proc.returncode == 2, proc.stderr
@@ -216,3 +218,37 @@ def test_known_failures_do_not_count_as_unexpected():
     assert cli._unexpected_failures(records) == (0, 2)
     assert cli._unexpected_failures(records + [rec("a.t3", "fail", message="AssertionError")]) == (1, 2)
     assert cli._unexpected_failures(records + [rec("a.t2", "error")]) == (1, 2)
+
+
+def test_list_and_version():
+    from verify import claims
+
+    listed = run_cli("--list")
+    assert listed.returncode == 0
+    rows = {line.split()[0]: line for line in listed.stdout.splitlines() if line.startswith("  ")}
+    assert set(rows) == set(claims.claims())
+    for cid, claim in claims.claims().items():
+        assert claim.title in rows[cid]
+    version = run_cli("--version")
+    assert version.returncode == 0 and version.stdout.strip().startswith("cot-proofcheck 0.")
+
+
+def test_sigterm_removes_the_stage_folder(tmp_path):
+    """SIGTERM (a timeout, a job kill) unwinds like Ctrl-C: no OUT.stage-* is left, OUT is unchanged, exit 143."""
+    import signal
+    import time
+
+    out = old_report(tmp_path / "out")
+    code = ("import sys, time; from reports import cli; "
+            "cli._run_pytest = lambda *a, **k: time.sleep(120); "
+            f"sys.exit(cli.main(['--out', {str(out)!r}]))")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 60
+    while not any(n.startswith("out.stage-") for n in leftovers(out)):
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and "terminated (SIGTERM)" in err and "Traceback" not in err
+    assert leftovers(out) == [] and (out / "marker").is_file()

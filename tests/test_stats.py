@@ -155,7 +155,7 @@ def test_family_wise_control_fails_marginal_checks(pytester):
     data = json.loads(out.read_text())
     assert result.ret == 1  # each passes at 99%, none survives Holm over 3
     assert data["family"]["size"] == 3 and len(data["family"]["failed"]) == 3
-    verdicts = {e["check"].split("::")[1]: e["verdict"] for e in data["evidence"]}
+    verdicts = {e["nodeid"].split("::")[1]: e["verdict"] for e in data["evidence"]}
     assert verdicts["test_near_miss"] == "pass"
     assert all(v == "fail" for k, v in verdicts.items() if k.startswith("test_marginal"))
     result.stdout.fnmatch_lines(["*Holm over 3 statistical tests*3 record(s) fail family-wise*"])

@@ -21,7 +21,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 CODE_DIRS = ("constructions", "dynamics")
-DEFAULT_LOCATION = REPO / ".proofcheck-cache"
+# In a checkout: next to the code; installed (pip install .): in the working directory, never site-packages.
+DEFAULT_LOCATION = (REPO if (REPO / "pyproject.toml").is_file() else Path.cwd()) / ".proofcheck-cache"
 
 _state: dict = {"memory": None}
 

@@ -20,7 +20,10 @@ from typing import Any
 import numpy as np
 
 # The evidence contract, shared by the plugin that writes results.json and the report that reads it.
-SCHEMA_VERSION = 2  # 2: claim verdict vocabulary, record verdicts known_failure / not_reproduced, margin_kind, Claim.tested
+SCHEMA_VERSION = 3  # 2: claim verdict vocabulary, record verdicts known_failure / not_reproduced, margin_kind,
+# Claim.tested. 3: stable check ids (``check`` = "<claim>/<short name>", ``nodeid`` = the pytest node id), per-claim
+# ``verdict`` / ``known_failure``, non-finite numbers as {"nonfinite": "inf" | "-inf" | "nan"}, ``git``, record
+# ``seeds``. The JSON Schema is reports/results.schema.json.
 ROLES = ("check", "negative_control", "probe")
 # Record verdicts. ``known_failure``: a strict xfail marked with :func:`known_failure` (an expected failure
 # inside the reconstruction); ``not_reproduced``: a strict xfail marked with :func:`not_reproduced` (the
@@ -104,15 +107,36 @@ def expected_failure_kind(reason: str | None) -> str:
     return "known_failure"
 
 
+def nonfinite(value: float) -> dict:
+    """The JSON form of a non-finite float (results.json schema 3): ``{"nonfinite": "inf" | "-inf" | "nan"}``.
+    JSON has no inf or NaN; every writer of the suite uses this form, never bare ``NaN``/``Infinity``."""
+    return {"nonfinite": "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")}
+
+
+def number_value(value: Any) -> float | None:
+    """Read a number written by :func:`to_jsonable`: a JSON number, or the non-finite form (also the strings
+    "inf"/"-inf"/"nan" of schema 2); None for anything else (booleans included)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, dict) and set(value) == {"nonfinite"}:
+        value = value["nonfinite"]
+    if isinstance(value, str) and value in ("inf", "-inf", "nan", "Infinity", "-Infinity", "NaN"):
+        return float(value)
+    return None
+
+
 def to_jsonable(value: Any) -> Any:
-    """Numbers, arrays, sympy objects and containers as JSON values (floats stay floats, inf as string)."""
+    """Numbers, arrays, sympy objects and containers as JSON values: floats stay floats, non-finite floats
+    become :func:`nonfinite` objects, so ``json.dumps(..., allow_nan=False)`` never fails."""
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, (int, np.integer)):
         return int(value)
     if isinstance(value, (float, np.floating)):
         v = float(value)
-        return v if math.isfinite(v) else str(v)
+        return v if math.isfinite(v) else nonfinite(v)
     if isinstance(value, np.ndarray):
         return [to_jsonable(v) for v in value.tolist()]
     if isinstance(value, dict):
@@ -125,10 +149,23 @@ def to_jsonable(value: Any) -> Any:
         if isinstance(value, sympy.Basic):
             if value.is_Integer:
                 return int(value)
+            if value.is_Float or value in (sympy.oo, -sympy.oo, sympy.nan):
+                return to_jsonable(float(value))
             return str(value)
     except ImportError:  # pragma: no cover
         pass
     return str(value)
+
+
+def record_seeds(params: dict, stat_tests: list) -> list[int]:
+    """The seeds of one record: ``params["seeds"]`` (a list) or ``params["seed"]``, and the seeds of its
+    statistical tests; sorted, without repeats; empty when the check names none."""
+    seeds: set[int] = set()
+    for value in (params.get("seeds"), params.get("seed"), [t.get("seed") for t in stat_tests]):
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(v, int) and not isinstance(v, bool):
+                seeds.add(v)
+    return sorted(seeds)
 
 
 def _margin(num: float, den: float) -> float:
@@ -152,8 +189,9 @@ class Evidence:
     paper: str
     statement: str
     provenance: str
-    check: str
+    check: str  # the stable check id, "<claim>/<short name>[params]" (verify.plugin.check_id)
     figures_dir: Path
+    nodeid: str = ""  # the pytest node id
     role: str = "check"
     description: str = ""
     predicted: Any = None
@@ -164,7 +202,8 @@ class Evidence:
     verdict: str = "error"
     message: str | None = None
     params: dict = field(default_factory=dict)
-    figure: str | None = None
+    figure: str | None = None  # figures/<name>.png
+    figure_svg: str | None = None  # figures/<name>.svg (the same figure as vector graphics)
     seconds: float = 0.0
     cases: int = 0
     stat_tests: list = field(default_factory=list)  # every statistical test of this record (verify.stats)
@@ -277,14 +316,16 @@ class Evidence:
 
     # --- figures -----------------------------------------------------------------------------------
     def save_figure(self, fig, name: str) -> str:
-        """Save a matplotlib figure as ``figures/<name>.png`` and attach it to this record."""
+        """Save a matplotlib figure as ``figures/<name>.png`` (the Markdown report) and ``figures/<name>.svg``
+        (vector, embedded in the PDF) and attach both to this record. The report sizes a figure by its aspect
+        ratio (wide multi-panel figures at full text width), so draw at the size meant to be read."""
         import matplotlib.pyplot as plt
 
         self.figures_dir.mkdir(parents=True, exist_ok=True)
-        fname = f"{name}.png"
-        fig.savefig(self.figures_dir / fname, dpi=130, bbox_inches="tight")
+        fig.savefig(self.figures_dir / f"{name}.png", dpi=130, bbox_inches="tight")
+        fig.savefig(self.figures_dir / f"{name}.svg", bbox_inches="tight")
         plt.close(fig)
-        self.figure = f"figures/{fname}"
+        self.figure, self.figure_svg = f"figures/{name}.png", f"figures/{name}.svg"
         return self.figure
 
     # --- output ------------------------------------------------------------------------------------
@@ -303,6 +344,7 @@ class Evidence:
             "statement": self.statement,
             "provenance": self.provenance,
             "check": self.check,
+            "nodeid": self.nodeid or self.check,
             "role": self.role,
             "description": self.description,
             "predicted": self.predicted,
@@ -315,7 +357,9 @@ class Evidence:
             "message": self.message,
             "params": self.params,
             "figure": self.figure,
+            "figure_svg": self.figure_svg,
             "seconds": round(self.seconds, 3),
             "cases": self.cases,
             "stat_tests": self.stat_tests,
+            "seeds": record_seeds(self.params, self.stat_tests),
         }

@@ -14,9 +14,13 @@ import json
 import os
 import platform
 import random
+import re
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -27,7 +31,9 @@ from hypothesis import HealthCheck, settings
 from verify import claims as claim_registry
 from verify import cache as disk_cache
 from verify import timings
-from verify.evidence import SCHEMA_VERSION, Evidence, expected_failure_kind
+from verify.evidence import (
+    COUNTED_ROLES, SCHEMA_VERSION, Evidence, claim_verdict, expected_failure_kind, number_value, to_jsonable,
+)
 from verify.stats import CONFIDENCE, holm
 from verify.unchecked import UNCHECKED
 
@@ -48,6 +54,8 @@ _NOT_RUN = pytest.StashKey[list]()
 _FIGDIR = pytest.StashKey[Path]()
 _FAMILY = pytest.StashKey[dict]()
 _REMOTE = pytest.StashKey[dict]()  # pytest-xdist controller: what the workers sent (records, not_run, timings)
+_TMP = pytest.StashKey[object]()  # the temporary figures folder of a run without --evidence-out (removed at the end)
+_PROGRESS = pytest.StashKey[dict]()  # per-claim progress: checks seen per claim, claims done, start time
 
 
 def _is_worker(config) -> bool:
@@ -82,8 +90,15 @@ def pytest_configure(config):
             and config.option.dist == "load":
         config.option.dist = "loadgroup"  # keep each group of checks that share a cached training on one worker
     out = config.getoption("--evidence-out")
-    config.stash[_FIGDIR] = (Path(out).parent if out else Path(tempfile.mkdtemp(prefix="proofcheck-"))) / "figures"
+    # Without --evidence-out, figures go to a temporary folder that is created only when a figure is saved
+    # and removed at the end of the session (no proofcheck-* folder is left behind).
+    tmp = None if out else Path(tempfile.gettempdir()) / f"proofcheck-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    config.stash[_TMP] = tmp
+    config.stash[_FIGDIR] = (Path(out).parent if out else tmp) / "figures"
+    config.stash[_PROGRESS] = {"seen": {}, "done": 0, "start": time.monotonic()}
     only = config.getoption("--only")
+    if only is not None and not only.strip():
+        raise pytest.UsageError("--only is empty: give comma-separated globs of claim ids, e.g. 'gd_cot.*'")
     if only:
         try:
             claim_registry.select(only)
@@ -108,6 +123,42 @@ def _claim_of(item) -> str | None:
     return mark.args[0] if mark else None
 
 
+def check_id(item, claim: str | None) -> str:
+    """The stable id of a check: ``<claim>/<test name without test_>[<parameters>]``, e.g.
+    ``gd_cot.theorem3_1/trained_dense_reaches_optimal_loss[quick]``. The parameter part keeps only
+    ``[A-Za-z0-9_.,+=-]`` (operators become words, other runs of characters '-'). Collisions inside one run are resolved by
+    :func:`_unique_ids` with the module name. ``item.nodeid`` stays in the record's ``nodeid``."""
+    name = (getattr(item, "originalname", None) or item.name.split("[", 1)[0]).removeprefix("test_")
+    callspec = getattr(item, "callspec", None)
+    param = f"[{_slug(callspec.id)}]" if callspec is not None and callspec.id else ""
+    return f"{claim or 'unclaimed'}/{name}{param}"
+
+
+_OPERATORS = (("<=", " le "), (">=", " ge "), ("==", " eq "), ("!=", " ne "), ("<", " lt "), (">", " gt "))
+
+
+def _slug(text: str) -> str:
+    """A parameter id with comparison operators spelled out ('b <= inf' -> 'b-le-inf') and other runs of
+    characters outside [A-Za-z0-9_.,+=-] replaced by '-'."""
+    text = str(text)
+    for op, word in _OPERATORS:
+        text = text.replace(op, word)
+    return re.sub(r"[^A-Za-z0-9_.,+=-]+", "-", text).strip("-") or "-"
+
+
+def _unique_ids(entries: list[dict]) -> None:
+    """Make ``check`` unique over ``entries`` (records or not-run entries, changed in place): where two share a
+    check id, prefix the short name with the module's name, e.g. ``claim/theorem1.step[3]``."""
+    seen: dict[str, int] = {}
+    for e in entries:
+        seen[e["check"]] = seen.get(e["check"], 0) + 1
+    for e in entries:
+        if seen[e["check"]] > 1 and "::" in e.get("nodeid", ""):
+            claim, _, rest = e["check"].partition("/")
+            module = Path(e["nodeid"].split("::", 1)[0]).stem.removeprefix("test_")
+            e["check"] = f"{claim}/{module}.{rest}"
+
+
 def pytest_collection_modifyitems(config, items):
     profile = config.getoption("--proofcheck-profile")
     only = config.getoption("--only")
@@ -120,14 +171,23 @@ def pytest_collection_modifyitems(config, items):
         elif item.get_closest_marker("slow") and profile != "paper":
             drop.append(item)
             config.stash[_NOT_RUN].append(
-                {"check": _nodeid(item), "claim": claim, "reason": "slow: runs in the paper profile only"})
+                {"check": check_id(item, claim), "nodeid": _nodeid(item), "claim": claim,
+                 "reason": "slow: runs in the paper profile only"})
         else:
             keep.append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+    per_claim: dict[str, int] = {}
+    for item in items:
+        if _claim_of(item):
+            per_claim[_claim_of(item)] = per_claim.get(_claim_of(item), 0) + 1
     for i, item in enumerate(items):
         item._proofcheck_order = i
+        if _claim_of(item):  # travels with every report, also from xdist workers to the controller
+            item.user_properties.append(("proofcheck_progress",
+                                         {"claim": _claim_of(item), "checks": per_claim[_claim_of(item)],
+                                          "claims": len(per_claim)}))
         if _is_worker(config):
             # one xdist group per module, or per XDIST_GROUP when modules share a cached training
             group = getattr(getattr(item, "module", None), "XDIST_GROUP", None) or item.nodeid.split("::")[0]
@@ -163,7 +223,7 @@ def profile(request) -> str:
 def _new_evidence(item, claim_id: str) -> Evidence:
     claim = claim_registry.get(claim_id)
     return Evidence(claim=claim.id, paper=claim.paper, statement=claim.statement, provenance=claim.provenance,
-                    check=_nodeid(item), figures_dir=item.config.stash[_FIGDIR])
+                    check=check_id(item, claim.id), nodeid=_nodeid(item), figures_dir=item.config.stash[_FIGDIR])
 
 
 @pytest.fixture
@@ -224,6 +284,38 @@ def pytest_runtest_teardown(item, nextitem):
         item.config.stash[_EVIDENCE].append(ev)
 
 
+def pytest_runtest_logreport(report):
+    """Progress per claim: once every check of a claim has finished, one line 'claim i/N <id> done (k checks),
+    elapsed m:ss' (in the xdist controller too: the claim and its size travel in the report's user_properties)."""
+    if report.when != "teardown":
+        return
+    info = dict(report.user_properties).get("proofcheck_progress")
+    config = _CONFIG.get("config")
+    if not info or config is None or _is_worker(config):
+        return
+    progress = config.stash[_PROGRESS]
+    seen = progress["seen"]
+    seen[info["claim"]] = seen.get(info["claim"], 0) + 1
+    if seen[info["claim"]] != info["checks"]:
+        return
+    progress["done"] += 1
+    elapsed = int(time.monotonic() - progress["start"])
+    line = (f"proofcheck: claim {progress['done']}/{info['claims']} {info['claim']} done ({info['checks']} "
+            f"check{'s' if info['checks'] != 1 else ''}), elapsed {elapsed // 60}:{elapsed % 60:02d}")
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    if tr is not None and config.getoption("verbose") >= -1:
+        tr.write("\n")  # after the progress dots of -q
+        tr.write_line(line)
+
+
+_CONFIG: dict = {}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session):
+    _CONFIG["config"] = session.config
+
+
 # --- pytest-xdist: workers send their records to the controller at the end ---------------------------
 def _records(config) -> list[dict]:
     """Every record of the run as JSON dicts, in collection order (the same order as a serial run)."""
@@ -243,6 +335,37 @@ def pytest_testnodedown(node, error):
     remote["records"].extend(sent["records"])
     remote["not_run"].extend(n for n in sent["not_run"] if n not in remote["not_run"])
     remote["timings"].extend(sent["timings"])
+
+
+def git_state(root: Path | None = None) -> dict:
+    """The suite's git commit and whether the working tree differs from it (tracked files only):
+    ``{"commit": sha | None, "dirty": bool | None}``; both None outside a git checkout (an installed suite)."""
+    root = root or Path(__file__).resolve().parents[1]
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        if sha.returncode != 0 or not (root / ".git").exists():
+            return {"commit": None, "dirty": None}
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                capture_output=True, text=True, timeout=30)
+        return {"commit": sha.stdout.strip(), "dirty": bool(status.stdout.strip()) if status.returncode == 0 else None}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+
+
+def claim_verdicts(records: list[dict], claims: dict) -> dict[str, dict]:
+    """Per claim: its verdict (:func:`verify.evidence.claim_verdict`, "not run" without records), whether an
+    expected failure (known failure or not reproduced) is among its counted checks, and its number of records."""
+    by_claim: dict[str, list[dict]] = {}
+    for r in records:
+        by_claim.setdefault(r["claim"], []).append(r)
+    out = {}
+    for cid, claim in claims.items():
+        recs = by_claim.get(cid, [])
+        out[cid] = {"verdict": claim_verdict(recs, (claim.get("tested") or ["same"])[0]),
+                    "known_failure": any(r["verdict"] in ("known_failure", "not_reproduced") for r in recs
+                                         if r["role"] in COUNTED_ROLES),
+                    "records": len(recs)}
+    return out
 
 
 def environment() -> dict:
@@ -268,14 +391,15 @@ def family_control(records: list[dict], alpha: float = 1 - CONFIDENCE) -> dict:
     """
     members = [(rec, t) for rec in records if rec["role"] == "check" and rec["verdict"] == "pass"
                for t in rec["stat_tests"] if t["expect"] == "pass"]
-    rejected = holm([t["p_value"] for _, t in members], alpha) if members else []
+    rejected = holm([number_value(t["p_value"]) for _, t in members], alpha) if members else []
     failed = []
     for (rec, t), ok in zip(members, rejected):
         t["holm"] = bool(ok)
         if not ok and rec["verdict"] == "pass":
             rec["verdict"] = "fail"
+            p = number_value(t["p_value"])
             rec["message"] = (f"fails the family-wise (Holm) control over {len(members)} statistical tests: "
-                              f"p = {t['p_value']:.3g}")
+                              f"p = {p:.3g}")
             failed.append(rec["check"])
     return {"method": "Holm", "alpha": alpha, "per_check_confidence": CONFIDENCE, "size": len(members),
             "failed": failed}
@@ -283,12 +407,16 @@ def family_control(records: list[dict], alpha: float = 1 - CONFIDENCE) -> dict:
 
 def pytest_sessionfinish(session, exitstatus):
     config = session.config
+    tmpdir = config.stash.get(_TMP, None)
+    if tmpdir is not None:
+        shutil.rmtree(tmpdir, ignore_errors=True)
     if _is_worker(config):
-        config.workeroutput["proofcheck"] = json.dumps({
+        config.workeroutput["proofcheck"] = json.dumps(to_jsonable({
             "records": [[getattr(ev, "_order", 0), ev.to_json()] for ev in config.stash[_EVIDENCE]],
-            "not_run": config.stash[_NOT_RUN], "timings": timings.collected()})
+            "not_run": config.stash[_NOT_RUN], "timings": timings.collected()}), allow_nan=False)
         return
     records = _records(config)
+    _unique_ids(records)
     family = family_control(records)
     config.stash[_FAMILY] = family
     if family["failed"] and session.exitstatus == 0:
@@ -297,13 +425,19 @@ def pytest_sessionfinish(session, exitstatus):
     if not out:
         return
     not_run = config.stash[_NOT_RUN] + [n for n in config.stash[_REMOTE]["not_run"] if n not in config.stash[_NOT_RUN]]
+    _unique_ids(not_run)
+    claims = {cid: c.to_json() for cid, c in claim_registry.claims().items()}
+    for cid, verdict in claim_verdicts(records, claims).items():
+        claims[cid].update(verdict)
     payload = {
         "schema_version": SCHEMA_VERSION,
         "profile": config.getoption("--proofcheck-profile"),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "git": git_state(),
         "environment": environment(),
         "command": " ".join(["pytest", *sys.argv[1:]]),
-        "claims": {cid: c.to_json() for cid, c in claim_registry.claims().items()},
+        "only": config.getoption("--only"),
+        "claims": claims,
         "papers": {pid: vars(p) for pid, p in claim_registry.papers().items()},
         "family": family,
         "evidence": records,
@@ -315,7 +449,7 @@ def pytest_sessionfinish(session, exitstatus):
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.part")
-    tmp.write_text(json.dumps(payload, indent=1))
+    tmp.write_text(json.dumps(to_jsonable(payload), indent=1, allow_nan=False))
     os.replace(tmp, path)
 
 
