@@ -9,10 +9,7 @@ PROBE = b'#eval(sys.inputs.f, mode: "math")'  # as reports.render.check_formulas
 
 # Known to fail with the pinned typst (0.15.2): symbols renamed in Typst 0.13/0.14. They live in
 # verify/pattern_cot/claims.py (another session's folder); non-strict, so fixing them needs no change here.
-KNOWN = {
-    "pattern_cot.theorem1": "'diff' is now 'partial' in Typst math",
-    "pattern_cot.probe_overlap": "'angle.l'/'angle.r' are now 'chevron.l'/'chevron.r' in Typst math",
-}
+KNOWN: dict[str, str] = {}  # claim id -> why its formula does not typeset yet (none)
 
 
 @pytest.mark.parametrize("cid", [pytest.param(c, marks=pytest.mark.xfail(reason=KNOWN[c], strict=False))

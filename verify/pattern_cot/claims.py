@@ -32,7 +32,7 @@ CLAIMS = [
         formula=("l_tr >= C/alpha,  B >= C/eps^2,  T = C1 alpha^-2 K^3 + C2 M K/alpha + C3 M K/eps  =>  "
                  "loss <= O(eps);  local slope of T: 0..2 in 1/alpha, 1..3 in K"),
         formula_typst=("T = C_1 alpha^(-2) K^3 + C_2 M K alpha^(-1) + C_3 M K epsilon^(-1), quad "
-                       "(diff log T)/(diff log alpha^(-1)) in [0, 2], quad (diff log T)/(diff log K) in [1, 3]"),
+                       "(partial log T)/(partial log alpha^(-1)) in [0, 2], quad (partial log T)/(partial log K) in [1, 3]"),
         notes=(_SETUP + "Constants, log factors and eta are [NF], so each term gets its own constant and the scaling "
                "of T in one variable is a band (sympy). T is a sufficient iteration count: the check is that the "
                "measured iterations to reach the loss target are not significantly steeper than the band's top. "
@@ -158,7 +158,7 @@ CLAIMS = [
         provenance="reconstructed",
         formula=("<mu'_a, mu'_b> = eps (a != b):  argmin_u ||sum_j w_j mu'_j - u|| = argmax_j w_j;  R_CoT(eps) "
                  "measured"),
-        formula_typst="angle.l mu'_a, mu'_b angle.r = epsilon arrow.r.double arg min_u norm(sum_j w_j mu'_j - u) = arg max_j w_j",
+        formula_typst="chevron.l mu'_a, mu'_b chevron.r = epsilon arrow.r.double arg min_u norm(sum_j w_j mu'_j - u) = arg max_j w_j",
         notes="Beyond the paper (the paper assumes orthogonal patterns). The decoding identity is derived [D].",
         sources=("issue 5: probes",),
     ),
