@@ -167,7 +167,7 @@ def _run_dask(name, tasks, profile, cache_location, address, workers, bar, measu
             raise ProofCheckError(f"--address {address}: no Dask scheduler reachable ({exc})") from None
     else:
         n = workers or os.cpu_count() or 1
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0")  # any free port
         client = Client(cluster)
     try:
         n_workers = len(client.scheduler_info()["workers"])
