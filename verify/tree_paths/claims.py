@@ -37,6 +37,8 @@ CLAIMS = [
                "multiplicities n_u (keys with value a_u and logit 0). 'iff ln(D+1)' is worst case over trees; each "
                "tree has its own exact threshold ln(max_u n_u - n_t), checked as an equivalence."),
         sources=("docs/provenance/tree_paths.md §3.2, §4.2, §9 items 2-3",),
+        tested=('different',
+                "the paper's exact construction and bound are not known [NF]; the reconstructed one-head construction (B* = c A A^T), its exact per-step error, the bound and the argmax thresholds are checked exactly (sympy) and on random trees"),
     ),
     Claim(
         id="tree_paths.theorem2",
@@ -55,6 +57,8 @@ CLAIMS = [
                "(new; previous; stage)) and the margins are a reconstruction [R]. Constants re-pinnable: "
                "constructions.tree_paths.model.FORWARD_U_SCALE, FORWARD_V."),
         sources=("docs/provenance/tree_paths.md §2.2, §5.2, §9 item 8",),
+        tested=('different',
+                "the paper's matrices are not known [NF]; the reconstructed two-head construction, its schedule, margins >= c and the exactness threshold are checked exactly and on random trees"),
     ),
     Claim(
         id="tree_paths.theorem3",
