@@ -147,9 +147,9 @@ CLAIMS = [
                "attention-only, no MLP or LayerNorm, readout W_O h_query [I]; SGD as for the one-layer model. "
                "Figure values read by eye [F]."),
         sources=("docs/provenance/pattern_cot.md §5 (Multi-layer extension)", "docs/provenance/pattern_cot.md §7 "
-        tested=('same',
-                "the figure's reading (a concentrating head in every layer of the 3-layer model) is checked as stated and does not hold in this reconstruction: a known failure"),
                  "(Fig. 11)"),
+        tested=("same", "the figure's reading (a concentrating head in every layer of the 3-layer model) is checked "
+                        "as stated and does not hold in this reconstruction: a known failure"),
     ),
     Claim(
         id="pattern_cot.probe_overlap",
