@@ -29,9 +29,9 @@ UNCHECKED: dict[str, list[tuple[str, str]]] = {
         ("Theorem 4.3 as stated: looped transformers 'significantly improve' over non-looped ones, with the paper's "
          "setup, loss and bound",
          "not known (docs/provenance/gd_cot.md §7.6); only a reconstruction (optimum of the looped LSA) is checked"),
-        ("Experiments with softmax attention instead of linear self-attention",
-         "not known whether or how the paper runs them (docs/provenance/gd_cot.md §8, [?]); the suite builds "
-         "only the linear model"),
+        ("The paper's own softmax-attention experiments (architecture, sizes, numbers)",
+         "not known (docs/provenance/gd_cot.md §8, [?]); the suite checks a reconstruction (gd_cot.softmax: a "
+         "two-head softmax layer on the LSA's tokens), not the paper's runs"),
         ("The numeric loss values and training hyperparameters of Figures 2 and 3 (optimiser, learning rate, "
          "steps, batch, CoT step eta)",
          "not known (docs/provenance/gd_cot.md §8); the suite uses its own settings and closed-form targets"),
