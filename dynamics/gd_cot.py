@@ -624,3 +624,34 @@ def train_softmax_seeds(d: int, n: int, k: int | None, eta: float, config: Train
         trainer = Trainer(model, lambda m, batch: softmax_cot_loss(m, *batch), cot_sampler_seeds(n, d, k, eta),
                           config)
     return model, run(trainer, callback)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Theorem 4.1's quantitative regime (reconstructed [D]; docs/provenance/gd_cot.md §7.4: the form is not known)
+# ---------------------------------------------------------------------------------------------------------
+REGIME_N_PER_D = 4  # n = 4 d (reconstructed: n tied to d)
+REGIME_K_PER_LOG_D = 10  # k = ceil(10 ln d) CoT steps (reconstructed: k tied to d)
+REGIME_ETA = 0.3
+
+
+def regime_sizes(d: int) -> tuple[int, int]:
+    """(n, k) of the reconstructed regime at dimension d: n = REGIME_N_PER_D d, k = ceil(REGIME_K_PER_LOG_D ln d)."""
+    import math
+
+    d = positive_int(d, "d", "the input dimension")
+    return REGIME_N_PER_D * d, max(1, math.ceil(REGIME_K_PER_LOG_D * math.log(d)))
+
+
+def gd_eval_loss_samples(n: int, d: int, k: int, eta: float, samples: int, seed: int) -> np.ndarray:
+    """Per Wishart sample, (1/2) tr (I - eta S)^{2k} = (1/2) sum_j (1 - eta lambda_j)^{2k}: the evaluation loss
+    (averaged over w* ~ N(0, I)) of the flow's limit (-eta I, I), i.e. of exact k-step GD. Its mean is
+    :func:`constructions.gd_cot.wishart.expected_gd_error` (exact up to order 50); this Monte Carlo form reaches
+    any k. Samples are drawn in chunks of 256 (seeded)."""
+    samples = positive_int(samples, "samples", "the number of Wishart samples")
+    rng = np.random.default_rng(seed)
+    out = []
+    for start in range(0, samples, 256):
+        X = rng.standard_normal((min(256, samples - start), d, n))
+        lam = np.linalg.eigvalsh(X @ X.swapaxes(1, 2) / n)
+        out.append(LOSS_FACTOR * ((1 - eta * lam) ** (2 * k)).sum(-1))
+    return np.concatenate(out)

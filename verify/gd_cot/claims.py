@@ -102,7 +102,7 @@ CLAIMS = [
                "are this suite's reading of 'V31 moves first'. The dense random-init probe is beyond the "
                "assumption."),
         sources=("docs/provenance/gd_cot.md §7.2, §7.3, §7.4",),
-        tested=('different', "the theorem's statement, rates and Assumption 4.1 are not known; what is checked is the suite's reconstruction: convergence of the derived reduced flow to (-eta I, I), the two-stage order, and the full torch LSA following the ODE. The quantitative regime (loss O(1/poly(d))) is not checked"),
+        tested=('different', "the theorem's statement, rates and Assumption 4.1 are not known; what is checked is the suite's reconstruction: convergence of the derived reduced flow to (-eta I, I), the two-stage order, the full torch LSA following the ODE, and a reconstructed quantitative regime (n = 4d, k = ceil(10 ln d): loss O(d^-p), fitted exponent p reported); the paper's own regime, rate and time bound are not checked"),
     ),
     Claim(
         id="gd_cot.figure1",
