@@ -4,7 +4,7 @@ An entry is keyed by the call's arguments, the cached function's own code (jobli
 makes it: every ``.py`` file under ``constructions/`` and ``dynamics/``, the module that defines the function
 (its constants, e.g. a profile's sizes, live there), and the versions of torch and numpy. Change any of these and
 the entry misses, so a stale model is never reused. pytest-xdist workers and later runs share the entries
-instead of retraining.
+instead of retraining; a file lock per entry makes concurrent callers wait for the one that computes it.
 
 Set up by the pytest plugin from ``--cache-dir`` (default: env ``PROOFCHECK_CACHE``, else ``.proofcheck-cache``
 in the repository) and ``--no-cache``. Outside pytest (e.g. ``python -c``) the cache is off until
@@ -18,6 +18,8 @@ import hashlib
 import inspect
 import os
 from pathlib import Path
+
+from filelock import FileLock
 
 REPO = Path(__file__).resolve().parents[1]
 CODE_DIRS = ("constructions", "dynamics")
@@ -84,7 +86,13 @@ def disk_cached(fn):
         memory = _state["memory"]
         if memory is None:
             return fn(*args, **kwargs)
-        return memory.cache(keyed)(code_hash(module_file), *args, **kwargs)
+        code = code_hash(module_file)
+        # One process computes an entry, the others (pytest-xdist workers, Dask workers) wait and then load it.
+        key = hashlib.sha256(repr((keyed.__name__, code, args, sorted(kwargs.items()))).encode()).hexdigest()[:32]
+        locks = Path(memory.location) / "locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(locks / f"{key}.lock")):
+            return memory.cache(keyed)(code, *args, **kwargs)
 
     wrapper.uncached = fn
     return wrapper

@@ -15,7 +15,6 @@ from verify.evidence import not_reproduced
 from verify.gd_cot.helpers import TRAINING, eval_tasks, seed_matrices, trained_cot
 
 pytestmark = pytest.mark.claim("gd_cot.figure1")
-XDIST_GROUP = "gd_cot.trained_cot"  # shares helpers.trained_cot's cached trainings (one pytest-xdist worker)
 
 LEVEL = 0.01  # stated: off-pattern entries below 1% of the squared mass are invisible on the figure's colour scale
 BLOCK_TOL = 0.01  # stated: learned blocks equal the construction to 1% (relative to eta and to 1)

@@ -26,7 +26,6 @@ from verify.gd_cot.helpers import (
 )
 
 pytestmark = pytest.mark.claim("gd_cot.figure2")
-XDIST_GROUP = "gd_cot.trained_cot"  # shares helpers.trained_cot's cached trainings (one pytest-xdist worker)
 
 
 

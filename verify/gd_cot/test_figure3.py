@@ -25,7 +25,6 @@ from verify.gd_cot.helpers import (
 )
 
 pytestmark = pytest.mark.claim("gd_cot.figure3")
-XDIST_GROUP = "gd_cot.trained_cot"  # shares helpers.trained_cot's cached trainings (one pytest-xdist worker)
 
 STATED_KS = (10, 20, 30, 40)  # the figure's k; quick trains k <= 30 (the k = 40 models need more than 3000 steps
 #                                 to reach the gap tolerance on every seed: one of three was 4x over, measured)

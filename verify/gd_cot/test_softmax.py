@@ -16,7 +16,6 @@ from verify.gd_cot.helpers import (
 )
 
 pytestmark = pytest.mark.claim("gd_cot.softmax")
-XDIST_GROUP = "gd_cot.trained_cot"  # the figure reuses helpers.trained_cot's cached LSA trainings
 
 
 def _params(profile, run):

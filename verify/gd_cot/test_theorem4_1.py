@@ -29,7 +29,6 @@ from dynamics.integrate import figure, summarize
 from verify.stats import z_value
 
 pytestmark = pytest.mark.claim("gd_cot.theorem4_1")
-XDIST_GROUP = "gd_cot.trained_cot"  # shares helpers.trained_cot's cached trainings (one pytest-xdist worker)
 
 PAPER = dict(d=10, n=20, k=20, eta=0.1)
 DEFAULT = dict(d=10, n=20, k=10, eta=0.1)

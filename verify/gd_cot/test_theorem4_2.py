@@ -19,7 +19,6 @@ from verify.gd_cot.helpers import (
 )
 
 pytestmark = pytest.mark.claim("gd_cot.theorem4_2")
-XDIST_GROUP = "gd_cot.trained_cot"  # shares helpers.trained_cot's cached trainings (one pytest-xdist worker)
 
 
 

@@ -13,6 +13,7 @@ from constructions.tree_paths import (
 )
 from dynamics import tree_paths as dyn
 from verify import timings
+from verify.cache import disk_cached
 
 # Paper sizes (docs/provenance/tree_paths.md §7): backward m = 4, S = 31, lr 1; forward m = 3, S = 25, lr 0.2; batch
 # 256.
@@ -86,6 +87,7 @@ def deep_random_set(S: int, depths: tuple[int, int], count: int, seed: int, max_
 
 
 @lru_cache(maxsize=None)
+@disk_cached
 def backward_sgd_seeds(profile: str):
     """Full-matrix SGD on B (one-hot, the paper's backward setting) from 0, one run per seed, all seeds in one
     batched computation: (B (s, S, S), [trajectory per seed], seeds)."""
@@ -111,18 +113,21 @@ def backward_reduced_at(lr: float, steps: int):
 
 
 @lru_cache(maxsize=None)
+@disk_cached
 def backward_reduced(profile: str, steps: int | None = None):
     p = BACKWARD
     return dyn.reduced_backward_gd(p["m"], p["lr"], steps or STEPS[profile]["backward_reduced"], log_every=50)
 
 
 @lru_cache(maxsize=None)
+@disk_cached
 def forward_reduced(profile: str):
     p = FORWARD
     return dyn.reduced_forward_gd(p["m"], p["S"], p["lr"], STEPS[profile]["forward_reduced"], log_every=50)
 
 
 @lru_cache(maxsize=None)
+@disk_cached
 def forward_sgd_seeds(profile: str):
     """Full-matrix SGD on U_1, U_2, V_1, V_2 from 0 on the profile's trained instance (FORWARD_TRAINED), one run
     per seed in one batched computation: ([params per seed], [trajectory per seed], seeds)."""
@@ -135,6 +140,7 @@ def forward_sgd_seeds(profile: str):
 
 
 @lru_cache(maxsize=None)
+@disk_cached
 def forward_trained_reduced(profile: str, lr_factor: float = 1.0):
     """12-scalar population GD on the profile's trained instance for as many steps as its SGD runs (the
     prediction of the SGD models; ``lr_factor`` != 1 only for near-miss controls)."""
