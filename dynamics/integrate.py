@@ -95,15 +95,17 @@ def figure(flow, traj, summary: dict):
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     ax1.plot(t, traj.a, color="tab:blue", lw=1)
     ax1.plot(t, traj.b, color="tab:orange", lw=1)
-    ax1.axhline(-flow.eta, color="tab:blue", ls=":", lw=1)
-    ax1.axhline(1.0, color="tab:orange", ls=":", lw=1)
-    ax1.plot([], [], color="tab:blue", label="a_j = eig(V31)")
-    ax1.plot([], [], color="tab:orange", label="b_j = eig(W13)")
+    ax1.axhline(-flow.eta, color="tab:blue", ls=":", lw=1, label=r"target $-\eta$ of $a_j$")
+    ax1.axhline(1.0, color="tab:orange", ls=":", lw=1, label=r"target 1 of $b_j$")
+    ax1.plot([], [], color="tab:blue", label=r"$a_j$ = eigenvalues of $V_{31}$")
+    ax1.plot([], [], color="tab:orange", label=r"$b_j$ = eigenvalues of $W_{13}$")
+    ax1.set_ylabel("eigenvalue")
+    ax2.set_ylabel("population CoT loss")
     ax2.loglog(t, np.maximum(traj.loss, 1e-18), color="k")
     boundary = summary["stage_boundary"]
     for ax in (ax1, ax2):
         ax.set_xscale("log")
-        ax.set_xlabel("t (gradient-flow time)")
+        ax.set_xlabel("gradient-flow time $t$")
         if np.isfinite(boundary):
             ax.axvspan(t[0], boundary, color="tab:blue", alpha=0.07, label="stage 1: V31 moves")
             ax.axvspan(boundary, t[-1], color="tab:orange", alpha=0.07, label="stage 2: W13 moves")

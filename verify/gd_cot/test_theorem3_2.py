@@ -160,11 +160,12 @@ def test_k_step_error_within_contraction_bound(evidence, profile):
             evidence.check_le(err[i], bound[i] + slack[i], reason="operator-norm contraction bound plus the "
                               "round-off bound (2-norm <= sqrt(d) inf-norm)", what=f"error at k={i}")
             if seed < 4:
-                line, = ax.semilogy(err, lw=1.5, label="||w_k - w*|| (rollout)" if seed == 0 else None)
-                ax.semilogy(bound, "--", color=line.get_color(), lw=1,
-                            label="||I - eta S||^k ||w*||" if seed == 0 else None)
-        ax.set_title(f"eta = {eta}, n = {n}, d = {d}")
-        ax.set_xlabel("CoT step k")
-    axes[0].set_ylabel("error")
+                line, = ax.semilogy(err, lw=1.5)
+                ax.semilogy(bound, "--", color=line.get_color(), lw=1)
+        ax.plot([], [], "k-", lw=1.5, label=r"$\|\hat w_k - w^*\|_2$ (rollout)")
+        ax.plot([], [], "k--", lw=1, label=r"$\|I - \eta S\|_2^k\,\|w^*\|_2$ (bound)")
+        ax.set_title(rf"$\eta$ = {eta}, n = {n}, d = {d}; one colour per task (4 of {tasks})", fontsize=9)
+        ax.set_xlabel("CoT step $k$")
+    axes[0].set_ylabel(r"error $\|\hat w_k - w^*\|_2$")
     axes[0].legend(fontsize=8)
     evidence.save_figure(fig, "gd_cot_theorem3_2_k_step_error")
