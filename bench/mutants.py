@@ -127,7 +127,7 @@ MUTANTS: tuple[Mutant, ...] = (
       "mask[:, n:] = torch.tril(torch.ones(k, k, dtype=torch.bool))  # query i sees z_0..z_i",
       "mask[:, n:] = torch.ones(k, k, dtype=torch.bool)  # query i sees z_0..z_i",
       "softmax CoT loss whose queries see later CoT tokens (the teacher-forced targets leak)",
-      ("verify/gd_cot/test_softmax.py",)),
+      ("tests/test_softmax_model.py", "verify/gd_cot/test_softmax.py")),
     # ------------------------------------------------------------------ tree_paths ------------------------------
     M("tp_bound_denominator", "tree_paths", "constructions/tree_paths/bounds.py",
       "return 2 * (N - 1) / (sp.exp(c) + N - 1)", "return 2 * (N - 1) / (sp.exp(c) + N)",
