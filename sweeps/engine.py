@@ -99,9 +99,10 @@ def parse_grid(specs: list[str] | None, m: AssumptionMap) -> dict[str, tuple]:
             vals = tuple(float(v) for v in values.split(","))
         except ValueError:
             raise ProofCheckError(f"--grid {spec!r}: values must be numbers") from None
-        if not vals or not all(math.isfinite(v) and v > 0 for v in vals):
-            raise ProofCheckError(f"--grid {spec!r}: values must be positive numbers")
         axis = m.x if name == m.x.name else m.y
+        if not vals or not all(math.isfinite(v) and (v > 0 or (axis.allow_zero and v == 0)) for v in vals):
+            raise ProofCheckError(f"--grid {spec!r}: values must be "
+                                  + ("non-negative numbers" if axis.allow_zero else "positive numbers"))
         if all(isinstance(v, int) for v in axis.quick):
             if not all(v == int(v) for v in vals):
                 raise ProofCheckError(f"--grid {spec!r}: {name} takes integers")
