@@ -173,7 +173,11 @@ def _run_dask(name, tasks, profile, cache_location, address, workers, bar, measu
     try:
         n_workers = len(client.scheduler_info()["workers"])
         overhead = _task_overhead(client) if measure_overhead else None
-        futures = {client.submit(run_task, name, *t, profile, cache_location, pure=False): t for t in tasks}
+        # priority = submission order (Dask runs higher first): tasks are row-major in y, so the first row holds
+        # every training a map shares across y (e.g. one per (rho, seed)), and later rows find it in the cache
+        # instead of retraining it concurrently on another worker
+        futures = {client.submit(run_task, name, *t, profile, cache_location, pure=False, priority=-i): t
+                   for i, t in enumerate(tasks)}
         results = {}
         for fut in as_completed(futures):
             results[futures[fut]] = fut.result()
