@@ -5,6 +5,8 @@ Examples:
   python -m sweeps gd_cot --profile paper --seeds 8         # the full map
   python -m sweeps gd_cot --grid sigma=0.1,0.3 --grid k=2,5 --executor serial
   python -m sweeps gd_cot --address tcp://scheduler:8786    # a running Dask cluster
+  python -m sweeps tree_paths --grid rho=0,0.05 --grid depth=4,12   # theorem4: overlap rho x goal depth
+  python -m sweeps pattern_cot --profile paper                      # theorem2: pattern overlap x alpha'
   python -m sweeps --list
 
 Writes OUT/<map>.json, OUT/<map>.png and OUT/<map>.svg (default OUT: reports/maps). Exit status: 0 written; 2 bad

@@ -62,3 +62,27 @@ def test_cli_bad_input_is_one_line_and_exit_2(argv, needle, capsys):
 def test_cli_list(capsys):
     assert main(["--list"]) == 0
     assert "gd_cot: " in capsys.readouterr().out
+
+
+def test_pattern_cot_cell_criterion_inside_and_far_outside():
+    """pattern_cot map, one seed, serial, no cache: inside the paper's region (orthonormal test patterns, alpha' = 1,
+    l_ts = 100 >= l*) the trained CoT error is the oracle's within 0.05; far outside (overlap 0.6, alpha' = 0.4) the
+    excess is ~0.14 and the same criterion rejects it."""
+    run = engine.run_map("pattern_cot", executor="serial", profile="quick", seeds=1, progress=False,
+                         grid={"overlap": (0.0, 0.6), "alpha_p": (0.4, 1.0)})
+    inside, outside = run.cell(0.0, 1.0), run.cell(0.6, 0.4)
+    assert inside["in_region"] and inside["verdict"] == "holds" and inside["margin_min"] > 1
+    assert not outside["in_region"] and outside["verdict"] == "fails" and outside["margin_min"] < 1
+    d = outside["details"][0]
+    assert d["excess_upper"] > 0.05 and d["icl_error"] > 0.3  # Condition 1 fails: ICL stays Omega(1)
+
+
+def test_grid_accepts_zero_on_overlap_axes_only():
+    from sweeps.maps import get
+
+    assert engine.parse_grid(["overlap=0,0.3"], get("pattern_cot")) == {"overlap": (0.0, 0.3)}
+    assert engine.parse_grid(["depth=2,4"], get("tree_paths")) == {"depth": (2, 4)}
+    with pytest.raises(ProofCheckError, match="non-negative numbers"):
+        engine.parse_grid(["rho=-0.1"], get("tree_paths"))
+    with pytest.raises(ProofCheckError, match="positive numbers"):
+        engine.parse_grid(["sigma=0"], get("gd_cot"))
