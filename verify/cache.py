@@ -1,8 +1,9 @@
 """Disk cache for the checks' expensive artefacts (trained models, their evaluations), on ``joblib.Memory``.
 
 An entry is keyed by the call's arguments, the cached function's own code (joblib), and a hash of the code that
-makes it: every ``.py`` file under ``constructions/`` and ``dynamics/``, the module that defines the function
-(its constants, e.g. a profile's sizes, live there), and the versions of torch and numpy. Change any of these and
+makes it: every ``.py`` file under ``constructions/`` and ``dynamics/``, the shared helpers (``verify/stats.py``,
+``verify/*/helpers*.py``, ``sweeps/*.py``), the module that defines the function (its constants, e.g. a
+profile's sizes, live there), and the versions of torch and numpy. Change any of these and
 the entry misses, so a stale model is never reused. pytest-xdist workers and later runs share the entries
 instead of retraining; a file lock per entry makes concurrent callers wait for the one that computes it.
 
@@ -23,6 +24,8 @@ from filelock import FileLock
 
 REPO = Path(__file__).resolve().parents[1]
 CODE_DIRS = ("constructions", "dynamics")
+# Shared code a cached function may call besides CODE_DIRS (conservative: any change there misses every entry).
+CODE_GLOBS = ("verify/stats.py", "verify/*/helpers*.py", "sweeps/*.py")
 # In a checkout: next to the code; installed (pip install .): in the working directory, never site-packages.
 DEFAULT_LOCATION = (REPO if (REPO / "pyproject.toml").is_file() else Path.cwd()) / ".proofcheck-cache"
 
@@ -64,6 +67,10 @@ def code_hash(module_file: str | Path) -> str:
     h = hashlib.sha256()
     for folder in CODE_DIRS:
         h.update(_dir_hash(folder).encode())
+    for pattern in CODE_GLOBS:
+        for path in sorted(REPO.glob(pattern)):
+            h.update(str(path.relative_to(REPO)).encode())
+            h.update(path.read_bytes())
     h.update(Path(module_file).read_bytes())
     h.update(f"torch {torch.__version__} numpy {numpy.__version__}".encode())
     return h.hexdigest()
