@@ -119,7 +119,8 @@ def claim_margin(records: list[dict], kind: str | None = None) -> float | None:
 def tested_line(claim: dict) -> str:
     """'Tested vs stated: weaker. <why>' from the claim's ``tested`` (relation, why)."""
     relation, why = (list(claim.get("tested") or ["same", ""]) + ["", ""])[:2]
-    return f"Tested vs stated: {relation}" + (f". {why}" if why else ".")
+    why = why.strip().rstrip(".")
+    return f"Tested vs stated: {relation}" + (f". {why[:1].upper()}{why[1:]}." if why else ".")
 
 
 def is_reconstructed(claim: dict) -> bool:
