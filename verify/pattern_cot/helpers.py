@@ -13,6 +13,7 @@ from constructions.pattern_cot.model import category_masses, cot_rollout, icl_re
 from constructions.pattern_cot.oracle import oracle_errors_on_paths
 from dynamics.pattern_cot import SGDConfig, train_sgd
 from verify import timings
+from verify.cache import disk_cached
 
 # The main one-layer run [NF: the paper's sizes are not known]: M = 8 TRR patterns, K = 2 steps, l_tr = 10,
 # alpha = 0.3 (above 1/M, see the theorem1 probe), SGD step 1, batch 64.
@@ -34,11 +35,17 @@ def seeds(profile: str) -> tuple[int, ...]:
     return SEEDS[profile]
 
 
-@lru_cache(maxsize=4)
 def trained_seeds(profile: str, pe_scale: float = 1.0):
     """The main one-layer model trained by SGD for every seed of the profile in one batched run:
-    (seeded model, geometry, SeedsLog, seeds). Cached for the session. Slice s equals the solo run of seeds[s]
+    (seeded model, geometry, SeedsLog, seeds). Cached for the session and on disk (``trained_seeds("quick")`` and
+    ``trained_seeds("quick", 1.0)`` share one entry). Slice s equals the solo run of seeds[s]
     (tests/test_pattern_cot_model.py)."""
+    return _trained_seeds(str(profile), float(pe_scale))
+
+
+@lru_cache(maxsize=4)
+@disk_cached
+def _trained_seeds(profile: str, pe_scale: float):
     from constructions.pattern_cot.model import SeededOneLayer
     from dynamics.pattern_cot import train_sgd_seeds
 
@@ -54,10 +61,54 @@ def trained_seeds(profile: str, pe_scale: float = 1.0):
     return model, geom, log, chosen
 
 
+@lru_cache(maxsize=None)
+@disk_cached
+def iterations_to_eps(M: int, K: int, alpha: float, seeds: tuple[int, ...], budget: int, record_every: int,
+                      l_tr: int, eps: float):
+    """Theorem 1's scaling runs. Per seed (all seeds in one batched run): the first iteration at which the
+    population-loss estimate is <= eps (None: not within budget), seconds per step, last attention masses and
+    population-loss estimates. One uniform k per prompt (one label per sample, as in N = B T)."""
+    from constructions.pattern_cot.model import SeededOneLayer
+    from dynamics.pattern_cot import train_sgd_seeds
+
+    geom = make_geometry(M, K)
+    model = SeededOneLayer(geom.d, len(seeds))
+    cfg = SGDConfig(steps=budget, batch=MAIN["batch"], lr=MAIN["lr"], l_tr=l_tr, alpha=alpha,
+                    record_every=record_every, eval_prompts=256, stop_loss=eps, steps_per_prompt="one")
+    log = train_sgd_seeds(model, geom, cfg, seeds)
+    timings.record(f"pattern_cot theorem1 scaling run M={M} K={K} alpha={alpha:g} l_tr={l_tr}, {len(seeds)} seeds "
+                   "batched", steps=len(log.losses), batch=cfg.batch, seconds=log.seconds, seeds=len(seeds))
+    return tuple(log.stopped_at), log.seconds_per_step, log.masses[-1], log.eval_losses[-1]
+
+
+@lru_cache(maxsize=4)
+@disk_cached
+def trained_other_context(profile: str, l_tr: int, steps: int):
+    """The main run's sizes with another l_tr, every seed of the profile, ``steps`` SGD iterations:
+    (seeded model, geometry)."""
+    from constructions.pattern_cot.model import SeededOneLayer
+    from dynamics.pattern_cot import train_sgd_seeds
+
+    chosen = seeds(profile)
+    geom = make_geometry(MAIN["M"], MAIN["K"])
+    model = SeededOneLayer(geom.d, len(chosen))
+    log = train_sgd_seeds(model, geom, SGDConfig(steps=steps, batch=MAIN["batch"], lr=MAIN["lr"], l_tr=l_tr,
+                                                 alpha=MAIN["alpha"], record_every=steps, eval_prompts=64), chosen)
+    timings.record(f"pattern_cot theorem1 l_tr = {l_tr} run, {len(chosen)} seeds batched", steps=len(log.losses),
+                   batch=MAIN["batch"], seconds=log.seconds, seeds=len(chosen))
+    return model, geom
+
+
 def trained_main(profile: str, seed_index: int = 0, pe_scale: float = 1.0):
     """One seed of :func:`trained_seeds`: (solo model, geometry, its log)."""
     model, geom, log, _ = trained_seeds(profile, pe_scale)
     return model.solo(seed_index), geom, log.solo(seed_index)
+
+
+def solo_models(profile: str, pe_scale: float = 1.0):
+    """The seeds of :func:`trained_seeds` as solo models: (list of models, geometry, seeds)."""
+    model, geom, _, chosen = trained_seeds(profile, pe_scale)
+    return [model.solo(s) for s in range(len(chosen))], geom, chosen
 
 
 def tsr_set(geom, overlap: float = 0.0, seed: int = 1) -> torch.Tensor:
@@ -73,37 +124,55 @@ def model_errors(model, geom, As, l: int, alpha: float, prompts: int, seed: int,
     minimum over steps, categories judged on the decoded states; ICL: at the query). ``with_oracle``: also the
     per-prompt errors of the hard-attention oracle on the same prompts (common random numbers; its ties are broken
     by a generator seeded from ``seed``); a tuple of modes gives a dict mode -> errors of that oracle."""
+    errs, masses, orc = models_errors([model], geom, As, l, alpha, prompts, seed, mode, patterns, noise, chunk,
+                                      with_oracle)
+    return (errs[0], masses[0], orc) if with_oracle else (errs[0], masses[0])
+
+
+@torch.no_grad()
+def models_errors(models, geom, As, l: int, alpha: float, prompts: int, seed: int, mode: str = "cot",
+                  patterns: torch.Tensor | None = None, noise: float = TEST_NOISE, chunk: int = 1000,
+                  with_oracle: bool = False):
+    """:func:`model_errors` of several models (e.g. the seeds of one batched run) on the same prompts, drawn and
+    scored by the oracle once: (list of per-prompt errors, list of per-prompt masses, oracle errors or None).
+    Model i's entries equal ``model_errors(models[i], ...)`` with the same arguments."""
     pats = tsr_set(geom) if patterns is None else patterns
     task = make_task(As)
     gen = torch.Generator().manual_seed(seed)
-    errs, mass, orc = [], [], []
+    errs, mass, orc = [[] for _ in models], [[] for _ in models], []
     rng = np.random.default_rng(seed)
     for start in range(0, prompts, chunk):
         b = sample_batch(gen, task, pats, min(chunk, prompts - start), l, alpha, noise=noise, balanced=False)
         if with_oracle:
             modes = (mode,) if with_oracle is True else tuple(with_oracle)
             orc.append({m: oracle_errors_on_paths(b.paths.numpy(), b.z.numpy(), task.n, m, rng) for m in modes})
-        if mode == "cot":
-            dec, attns = cot_rollout(model, geom, b.ex, b.z_tok[:, 0], pats)
-            errs.append((dec != b.z[:, 1:]).double().mean(1))
-            states = torch.cat([b.z[:, :1], dec], dim=1)
-            m = []
-            for k, a in enumerate(attns):
-                pos = torch.cat([torch.arange(geom.K).repeat(l), torch.arange(k)])
-                inp = torch.cat([b.paths[:, :, :-1].reshape(len(b.query), -1), states[:, :k]], dim=1)
-                m.append(category_masses(a[:, None], pos, inp, torch.tensor([k]), states[:, k:k + 1])[:, 0, 0])
-            mass.append(torch.stack(m, 1).min(1).values)
-        else:
-            v, a = icl_readout(model, geom, b.ex, b.z_tok[:, 0], pats)
-            errs.append((v != b.z[:, -1]).double())
-            pos = torch.arange(geom.K).repeat(l)
-            inp = torch.cat([b.paths[:, :, :1], torch.full_like(b.paths[:, :, :1], -1).expand(-1, -1, geom.K - 1)],
-                            dim=2).reshape(len(b.query), -1)
-            mass.append(category_masses(a[:, None], pos, inp, torch.tensor([0]), b.z[:, :1])[:, 0, 0])
-    if with_oracle:
-        joined = {m: np.concatenate([o[m] for o in orc]) for m in orc[0]}
-        return torch.cat(errs).numpy(), torch.cat(mass).numpy(), (joined[mode] if with_oracle is True else joined)
-    return torch.cat(errs).numpy(), torch.cat(mass).numpy()
+        for i, model in enumerate(models):
+            e, m = _errors_on_batch(model, geom, b, l, pats, mode)
+            errs[i].append(e)
+            mass[i].append(m)
+    errs = [torch.cat(e).numpy() for e in errs]
+    mass = [torch.cat(m).numpy() for m in mass]
+    if not with_oracle:
+        return errs, mass, None
+    joined = {m: np.concatenate([o[m] for o in orc]) for m in orc[0]}
+    return errs, mass, (joined[mode] if with_oracle is True else joined)
+
+
+def _errors_on_batch(model, geom, b, l: int, pats: torch.Tensor, mode: str):
+    if mode == "cot":
+        dec, attns = cot_rollout(model, geom, b.ex, b.z_tok[:, 0], pats)
+        states = torch.cat([b.z[:, :1], dec], dim=1)
+        m = []
+        for k, a in enumerate(attns):
+            pos = torch.cat([torch.arange(geom.K).repeat(l), torch.arange(k)])
+            inp = torch.cat([b.paths[:, :, :-1].reshape(len(b.query), -1), states[:, :k]], dim=1)
+            m.append(category_masses(a[:, None], pos, inp, torch.tensor([k]), states[:, k:k + 1])[:, 0, 0])
+        return (dec != b.z[:, 1:]).double().mean(1), torch.stack(m, 1).min(1).values
+    v, a = icl_readout(model, geom, b.ex, b.z_tok[:, 0], pats)
+    pos = torch.arange(geom.K).repeat(l)
+    inp = torch.cat([b.paths[:, :, :1], torch.full_like(b.paths[:, :, :1], -1).expand(-1, -1, geom.K - 1)],
+                    dim=2).reshape(len(b.query), -1)
+    return (v != b.z[:, -1]).double(), category_masses(a[:, None], pos, inp, torch.tensor([0]), b.z[:, :1])[:, 0, 0]
 
 
 # The three-layer run (Figure 11, architecture [I]): M = 4, K = 2, l_tr = 6, alpha = 0.5, 3 layers x 2 heads.
@@ -112,9 +181,10 @@ THREE_STEPS = {"quick": 1000, "paper": 2500}
 
 
 @lru_cache(maxsize=2)
+@disk_cached
 def trained_three_layer(profile: str, steps: int | None = None):
     """The 3-layer model trained by SGD (teacher forcing): (model, geometry, log); log.masses[t] is
-    (layers, heads, 4). Cached for the session."""
+    (layers, heads, 4). Cached for the session and on disk."""
     from constructions.pattern_cot.model import MultiLayer
 
     geom = make_geometry(THREE["M"], THREE["K"])
