@@ -127,7 +127,9 @@ FIT_REASON = ("t interval of the log-log slope over every (grid value, seed) poi
 def _describe_scaling(evidence, profile, what, **extra):
     fits, chosen = _scaling(profile)
     alphas, Ks = _grids(profile)
-    evidence.describe(what, alphas=alphas, Ks=Ks, seeds=list(chosen), l_tr="SAME / alpha",
+    grid = (f" [grids: alpha in {alphas}, K in {Ks}" + ("; the paper profile adds K = 4, 6 and alpha = 0.16]"
+                                                        if profile == "quick" else "]"))
+    evidence.describe(what + grid, alphas=alphas, Ks=Ks, seeds=list(chosen), l_tr="SAME / alpha",
                       T_alpha=fits["1/alpha"][3].tolist(), T_K=fits["K"][3].tolist(),
                       bands={k: [float(b) for b in bounds.exponent_band(v)] for k, v in BANDS.items()},
                       **SCALING_PARAMS, **extra)
