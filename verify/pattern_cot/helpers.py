@@ -7,7 +7,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from constructions.pattern_cot import make_geometry, make_task, step_matrix, tsr_patterns
+from constructions.pattern_cot import WORKED_EXAMPLE, make_geometry, make_task, step_matrix, tsr_patterns
 from constructions.pattern_cot.data import TEST_NOISE, sample_batch
 from constructions.pattern_cot.model import category_masses, cot_rollout, icl_readout
 from constructions.pattern_cot.oracle import oracle_errors_on_paths
@@ -40,19 +40,26 @@ def trained_seeds(profile: str, pe_scale: float = 1.0):
     (seeded model, geometry, SeedsLog, seeds). Cached for the session and on disk (``trained_seeds("quick")`` and
     ``trained_seeds("quick", 1.0)`` share one entry). Slice s equals the solo run of seeds[s]
     (tests/test_pattern_cot_model.py)."""
-    return _trained_seeds(str(profile), float(pe_scale))
+    return _trained_seeds(str(profile), float(pe_scale), None)
+
+
+def trained_checkpoint(profile: str, steps: int):
+    """The main run of every seed stopped after ``steps`` iterations (the same prompts in the same order: the
+    main run's state at that iteration): as :func:`trained_seeds`."""
+    return _trained_seeds(str(profile), 1.0, int(steps))
 
 
 @lru_cache(maxsize=4)
 @disk_cached
-def _trained_seeds(profile: str, pe_scale: float):
+def _trained_seeds(profile: str, pe_scale: float, steps: int | None):
     from constructions.pattern_cot.model import SeededOneLayer
     from dynamics.pattern_cot import train_sgd_seeds
 
     chosen = seeds(profile)
     geom = make_geometry(MAIN["M"], MAIN["K"], pe_scale=pe_scale)
     model = SeededOneLayer(geom.d, len(chosen))
-    cfg = SGDConfig(steps=STEPS[profile] if pe_scale else NO_PE_STEPS, batch=MAIN["batch"], lr=MAIN["lr"],
+    steps = steps if steps is not None else STEPS[profile] if pe_scale else NO_PE_STEPS
+    cfg = SGDConfig(steps=steps, batch=MAIN["batch"], lr=MAIN["lr"],
                     l_tr=MAIN["l_tr"], alpha=MAIN["alpha"], record_every=10, eval_prompts=256)
     log = train_sgd_seeds(model, geom, cfg, chosen)
     timings.record(f"pattern_cot one-layer SGD, {len(chosen)} seeds batched (theorems 1-3, figures 9-10), "
@@ -105,10 +112,32 @@ def trained_main(profile: str, seed_index: int = 0, pe_scale: float = 1.0):
     return model.solo(seed_index), geom, log.solo(seed_index)
 
 
-def solo_models(profile: str, pe_scale: float = 1.0):
-    """The seeds of :func:`trained_seeds` as solo models: (list of models, geometry, seeds)."""
-    model, geom, _, chosen = trained_seeds(profile, pe_scale)
+def solo_models(profile: str, pe_scale: float = 1.0, steps: int | None = None):
+    """The seeds of :func:`trained_seeds` (or of :func:`trained_checkpoint` at ``steps``) as solo models:
+    (list of models, geometry, seeds)."""
+    model, geom, _, chosen = trained_seeds(profile, pe_scale) if steps is None else trained_checkpoint(profile, steps)
     return [model.solo(s) for s in range(len(chosen))], geom, chosen
+
+
+# Theorem 2's test prompts (noisy TSR prompts of the authors' worked example, partly wrong steps), shared by the
+# theorem2 and proposition1 checks
+T2_ALPHAS, T2_LS, T2_PROMPTS = (0.4, 0.7, 1.0), (10, 30, 100), 1000
+
+
+@lru_cache(maxsize=4)
+def theorem2_prompts(profile: str, steps: int | None = None, with_oracle: bool = True):
+    """Per (seed, alpha', l_ts): per-prompt CoT errors and same-step, same-pattern masses of the trained model (or
+    its checkpoint at ``steps``), and the CoT and ICL oracles' errors on the same prompts (common random numbers:
+    the same prompts for every seed). Returns (dict key -> (errors, cot oracle, icl oracle, masses), seeds)."""
+    models, geom, chosen = solo_models(profile, steps=steps)
+    out = {}
+    for i, a in enumerate(T2_ALPHAS):
+        for j, l in enumerate(T2_LS):
+            errs, masses, orc = models_errors(models, geom, WORKED_EXAMPLE, l, a, T2_PROMPTS, seed=10 * i + j,
+                                              with_oracle=("cot", "icl") if with_oracle else False)
+            for seed, err, mass in zip(chosen, errs, masses):
+                out[(seed, a, l)] = (err, orc["cot"] if orc else None, orc["icl"] if orc else None, mass)
+    return out, chosen
 
 
 def tsr_set(geom, overlap: float = 0.0, seed: int = 1) -> torch.Tensor:

@@ -18,7 +18,9 @@ from constructions.pattern_cot import WORKED_EXAMPLE, bounds, rho, step_matrix, 
 from constructions.pattern_cot import oracle as o
 from verify import stats
 from verify.evidence import known_failure, not_reproduced
-from verify.pattern_cot.helpers import model_errors, models_errors, seeds, solo_models, symmetric_task, trained_main
+from verify.pattern_cot.helpers import (
+    T2_ALPHAS, T2_LS, T2_PROMPTS, model_errors, symmetric_task, theorem2_prompts, trained_main,
+)
 from verify.stats import ci_reason, mean_and_se, z_value
 
 pytestmark = pytest.mark.claim("pattern_cot.theorem2")
@@ -263,27 +265,18 @@ def test_oracle_tau_exponent_sufficient(evidence):
 
 
 # ---------------------------------------------------------------------------------------------- trained model
-TRAINED_ALPHAS, TRAINED_LS = (0.4, 0.7, 1.0), (10, 30, 100)
+TRAINED_ALPHAS, TRAINED_LS = T2_ALPHAS, T2_LS
 ORACLE_TOL = 0.05  # pre-registered: the trained CoT error within 5 points of the oracle's on the same prompts
 ORACLE_TOL_REASON = ("TOST (two one-sided t tests, 99%) on the paired per-prompt difference trained - oracle on the same "
                      "noisy prompts, per seed and (alpha', l_ts); tolerance 0.05 fixed in advance (a sixth of the "
                      "oracle's error at l_ts = 10); the ICL read-out, the near miss, differs by 0.1 or more at l_ts >= 30")
 
 
-@lru_cache(maxsize=2)
 def _paired(profile):
     """Per seed and (alpha', l_ts): per-prompt CoT errors of the trained model and of the CoT and ICL oracles on the
     same prompts of the worked example (common random numbers, the same prompts for every seed)."""
-    models, geom, chosen = solo_models(profile)
-    prompts = 1000  # both profiles (the paper profile has 8 seeds); see the alpha' = 0.4 known failure
-    out = {}
-    for i, a in enumerate(TRAINED_ALPHAS):
-        for j, l in enumerate(TRAINED_LS):
-            errs, _, orc = models_errors(models, geom, WORKED_EXAMPLE, l, a, prompts, seed=10 * i + j,
-                                         with_oracle=("cot", "icl"))
-            for seed, err in zip(chosen, errs):
-                out[(seed, a, l)] = (err, orc["cot"], orc["icl"])
-    return out, chosen, prompts
+    data, chosen = theorem2_prompts(profile)
+    return {k: v[:3] for k, v in data.items()}, chosen, T2_PROMPTS  # both profiles: see the alpha' = 0.4 failure
 
 
 def _matches_oracle(evidence, profile, alphas):
