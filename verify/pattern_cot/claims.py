@@ -199,5 +199,9 @@ CLAIMS = [
         formula_typst="max_h m_(ell, h)(\"same, same\") \"on test prompts\"",
         notes="Beyond the paper; architecture as in figure11 [I].",
         sources=("issue 5: probes",),
+        tested=("weaker", "One training seed (the 3-layer run of figure11). Each layer's head is chosen on 1000 held-out "
+                "prompts and tested on 1000 others: the chosen layer-1 head's mass exceeds 1/2 on every test prompt "
+                "(min 0.72) and the CoT error is 0; the chosen heads of layers 2 and 3 stay near uniform (reported, "
+                "min 0.24), so 'every layer' is answered no, as in figure11's known failure."),
     ),
 ]
