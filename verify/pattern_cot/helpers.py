@@ -20,7 +20,7 @@ from verify.cache import disk_cached
 MAIN = dict(M=8, K=2, l_tr=10, alpha=0.3, lr=1.0, batch=64)
 STEPS = {"quick": 2000, "paper": 3000}  # the pattern stage (figure10) ends near step 870: 2000 keeps it well inside
 SEEDS = {"quick": (0, 1, 2), "paper": tuple(range(8))}  # the evidence standard: >= 3 quick, >= 8 paper
-NO_PE_STEPS = 1000  # the pe_scale = 0 controls: its masses are flat after ~500 steps (0.65 at 1000, 0.67 at 2000)
+NO_PE_STEPS = 500  # the pe_scale = 0 probes: its masses are flat after ~500 steps (0.65 at 1000, 0.67 at 2000)
 N_TSR = 2  # test patterns of the binary tasks (the authors' worked example has M' = 2)
 
 

@@ -236,7 +236,7 @@ def test_negative_control_l_tr_below_c_over_alpha(evidence, profile):
 
 def test_negative_control_alpha_below_one_over_M(evidence, profile):
     M, alpha, budget = MAIN["M"], 0.1, BUDGET[profile]
-    (T,), _, masses, (final,) = _iterations(M, 2, alpha, (0,), budget, 25)
+    (T,), _, masses, (final,) = _iterations(M, 2, alpha, (0,), budget, 50)
     evidence.describe(f"negative control: alpha = {alpha} < 1/M = {1 / M:.3f} (the query's pattern is rarer than each "
                       f"other pattern): SGD does not reach eps within {budget} iterations, so the scaling check has no "
                       "finite T_eps; it ends in a spurious solution attending to the other patterns (one seed: a "
