@@ -58,9 +58,24 @@ CLAIMS = [
                  "patterns  =>  argmin_u ||F - u|| = correct pattern"),
         formula_typst=("sum_(i in cal(S)_k) \"attn\"_i >= 1 - delta, quad sum_(i in cal(S)_k) \"attn\"_i > 1/2 "
                        "arrow.r.double hat(v)_k = z_k"),
-        notes=(_SETUP + "The quantitative bound is [NF]. Dominance is checked against the derived threshold 1/2 (above "
-               "it the plurality readout is correct whatever the rest of the attention does)."),
+        notes=(_SETUP + "The quantitative bound is [NF]. Dominance is checked against the derived threshold 1/2. What it "
+               "establishes: the same-step, same-pattern columns outweigh all others together, so on prompts whose "
+               "examples are all correct the correct pattern has the largest weight in F and decoding is correct "
+               "(exact; 1/2 - 0.01 can decode wrong). What it does not: (i) the stated concentration of about "
+               "0.94 (1 - small): the same run at iteration 300, before the pattern stage ends (mass 0.77 on "
+               "training prompts), already passes it; (ii) correct decoding on noisy, partly wrong prompts "
+               "(Theorem 2's): there the mass above 1/2 makes the read-out a vote among the right columns, some of "
+               "which carry a wrong next pattern; whether the vote is right is the oracle's error (theorem2). The "
+               "stated value is therefore checked separately: mean mass at least 0.922, the lower end of 0.94's "
+               "reading band (figure10)."),
         sources=("docs/provenance/pattern_cot.md §5 (Proposition)", "docs/provenance/pattern_cot.md §7"),
+        tested=("weaker", "Over 3 (quick) / 8 (paper) seeds: mass > 1/2 on every prompt and step of fresh training "
+                "prompts, of noiseless permutation test prompts (CoT error 0 there) and of Theorem 2's noisy, partly "
+                "wrong prompts (worked example, alpha' 0.4-1, l_ts 10-100; minimum 0.87); the stated ~0.94 as a "
+                "one-sided bound: per seed and prompt set the mean mass's lower 99% t bound >= 0.922 (measured "
+                "0.948-0.977), which the iteration-300 checkpoint of the same run fails (0.77-0.91). Not tested: "
+                "the '1 - small' bound on every prompt (the minimum on Theorem 2's prompts is 0.87), and correct "
+                "decoding on partly wrong prompts, which is not implied (theorem2 compares it with the oracle)."),
     ),
     Claim(
         id="pattern_cot.theorem2",
@@ -131,9 +146,21 @@ CLAIMS = [
         formula_typst=("t_(\"collapse\")(\"diff step\") < t_(\"collapse\")(\"diff pattern, same step\"), quad "
                        "m_(\"same, same\")(T) approx 0.94"),
         notes=(_SETUP + "Values read by eye from the authors' figure [F], treated as +-30% "
-               "(docs/provenance/pattern_cot.md §7). A "
-               "category has collapsed when its mass stays below a quarter of its initial value."),
+               "(docs/provenance/pattern_cot.md §7); for the final mass the +-30% applies to the residual 1 - 0.94 "
+               "(band [0.922, 0.958]), since +-30% of 0.94 would accept masses above 1. A category has collapsed "
+               "when its mass stays below a quarter of its initial value. Our time axis differs from the figure's "
+               "(collapses at about 140 and 870 iterations against about 90 and a few hundred there), and the mass "
+               "keeps rising slowly (0.916 at 1000 iterations, 0.948 at 2000, 0.960 at 3000), so the final mass is "
+               "read at the figure's end in units of its diff-step collapse: 1000/90 times the run's own collapse "
+               "time (1560 iterations here)."),
         sources=("docs/provenance/pattern_cot.md §7 (Fig. 10 / homepage middle panel)",),
+        tested=("different", "Over 3 (quick) / 8 (paper) seeds trained as one batch: on every seed the diff-step "
+                "mass collapses at least one record interval before the diff-pattern, same-step mass, which "
+                "collapses in the first half of the run and first rises; near miss: the same ordering check between "
+                "the two diff-step categories (one stage) fails. The final mass is compared with the figure's 0.94 "
+                "at a rescaled horizon (not at the figure's 1000 iterations, where it is 0.916 and the check would "
+                "fail), by a TOST over seeds within the reading band; the nearest readings 0.889 and 0.968 are "
+                "rejected. The run without positional encodings is a probe only (it cannot pass by construction)."),
     ),
     Claim(
         id="pattern_cot.figure11",
@@ -174,5 +201,9 @@ CLAIMS = [
         formula_typst="max_h m_(ell, h)(\"same, same\") \"on test prompts\"",
         notes="Beyond the paper; architecture as in figure11 [I].",
         sources=("issue 5: probes",),
+        tested=("weaker", "One training seed (the 3-layer run of figure11). Each layer's head is chosen on 1000 held-out "
+                "prompts and tested on 1000 others: the chosen layer-1 head's mass exceeds 1/2 on every test prompt "
+                "(min 0.72) and the CoT error is 0; the chosen heads of layers 2 and 3 stay near uniform (reported, "
+                "min 0.24), so 'every layer' is answered no, as in figure11's known failure."),
     ),
 ]

@@ -13,7 +13,7 @@ import pytest
 
 from constructions.pattern_cot import WORKED_EXAMPLE, condition1
 from constructions.pattern_cot import oracle as o
-from verify.pattern_cot.helpers import model_errors, symmetric_task, trained_main
+from verify.pattern_cot.helpers import models_errors, solo_models, symmetric_task
 from verify.stats import ci_reason, mean_and_se, z_value
 
 pytestmark = pytest.mark.claim("pattern_cot.figure9")
@@ -27,42 +27,50 @@ FAMILY = len(CURVES) * 2  # intervals per curve used in one comparison
 
 @lru_cache(maxsize=2)
 def _curves(profile):
-    model, geom, _ = trained_main(profile)
+    """Per seed: curve name -> [(mean, se)] over LS, every seed on the same prompts."""
+    models, geom, chosen = solo_models(profile)
     prompts = 1000 if profile == "quick" else 8000
-    out = {}
+    out = {seed: {} for seed in chosen}
     for i, (name, (As, mode)) in enumerate(CURVES.items()):
-        out[name] = [mean_and_se(model_errors(model, geom, As, l, 1.0, prompts, seed=500 + 10 * i + j, mode=mode)[0])
-                     for j, l in enumerate(LS)]
-    return out, prompts
+        for j, l in enumerate(LS):
+            errs, _, _ = models_errors(models, geom, As, l, 1.0, prompts, seed=500 + 10 * i + j, mode=mode)
+            for seed, e in zip(chosen, errs):
+                out[seed].setdefault(name, []).append(mean_and_se(e))
+    return out, prompts, chosen
 
 
 def test_cot_and_icl_with_condition1_fall_icl_without_stays(evidence, profile):
-    curves, prompts = _curves(profile)
+    per_seed, prompts, chosen = _curves(profile)
     floor = o.icl_error_limits(WORKED_EXAMPLE, 1, 1.0)[0]
     assert condition1(COND1_TASK) and not condition1(WORKED_EXAMPLE)
-    evidence.describe(f"trained one-layer model, alpha' = 1, l_ts in {LS}: the CoT error (worked example) and the ICL "
-                      "error with Condition 1 (two symmetric steps, correct entries 0.7) fall from l_ts = 10 to 100 "
-                      f"beyond their CIs; the ICL error without Condition 1 stays above the floor {floor} at every l_ts "
-                      "and above both others at l_ts = 100", prompts=prompts,
-                      curves={k: [round(m, 4) for m, _ in v] for k, v in curves.items()})
-    z = z_value(FAMILY)
-    reason = ci_reason(FAMILY, prompts) + " per point"
-    for name in ("CoT (no Condition 1)", "ICL with Condition 1"):
-        (m0, s0), (m1, s1) = curves[name][0], curves[name][-1]
-        evidence.check_ge(m0 - m1, z * np.hypot(s0, s1), reason=reason, what=f"{name}: R(10) - R(100)")
-    for l, (m, s) in zip(LS, curves["ICL without Condition 1"]):
-        evidence.check_ge(m - z * s, floor, reason=reason + "; oracle floor (derived)", what=f"ICL w/o Cond1, l={l}")
-    hi = curves["ICL without Condition 1"][-1]
-    for name in ("CoT (no Condition 1)", "ICL with Condition 1"):
-        lo = curves[name][-1]
-        evidence.check_ge(hi[0] - lo[0], z * np.hypot(hi[1], lo[1]), reason=reason,
-                          what=f"ICL w/o Cond1 - {name} at l=100")
+    evidence.describe(f"trained one-layer model, every seed ({len(chosen)}, on the same prompts), alpha' = 1, l_ts in "
+                      f"{LS}: the CoT error (worked example) and the ICL error with Condition 1 (two symmetric steps, "
+                      "correct entries 0.7) fall from l_ts = 10 to 100 beyond their CIs; the ICL error without "
+                      f"Condition 1 stays above the floor {floor} at every l_ts and above both others at l_ts = 100",
+                      prompts=prompts, seeds=list(chosen),
+                      curves={f"{seed}: {k}": [round(m, 4) for m, _ in v] for seed, c in per_seed.items()
+                              for k, v in c.items()})
+    z = z_value(FAMILY * len(chosen))
+    reason = ci_reason(FAMILY * len(chosen), prompts) + " per point (Bonferroni over the seeds too)"
+    for seed, curves in per_seed.items():
+        for name in ("CoT (no Condition 1)", "ICL with Condition 1"):
+            (m0, s0), (m1, s1) = curves[name][0], curves[name][-1]
+            evidence.check_ge(m0 - m1, z * np.hypot(s0, s1), reason=reason, what=f"seed {seed}, {name}: R(10) - R(100)")
+        for l, (m, s) in zip(LS, curves["ICL without Condition 1"]):
+            evidence.check_ge(m - z * s, floor, reason=reason + "; oracle floor (derived)",
+                              what=f"seed {seed}, ICL w/o Cond1, l={l}")
+        hi = curves["ICL without Condition 1"][-1]
+        for name in ("CoT (no Condition 1)", "ICL with Condition 1"):
+            lo = curves[name][-1]
+            evidence.check_ge(hi[0] - lo[0], z * np.hypot(hi[1], lo[1]), reason=reason,
+                              what=f"seed {seed}, ICL w/o Cond1 - {name} at l=100")
     fig, ax = plt.subplots(figsize=(6, 3.8))
     lg = np.arange(5, 101, 5)
     for name, (As, mode) in CURVES.items():
-        m = np.array([v[0] for v in curves[name]])
-        e = np.array([v[1] for v in curves[name]])
-        line = ax.errorbar(LS, np.maximum(m, 1e-4), yerr=z * e, fmt="o-", capsize=3, label=f"{name} (trained)")
+        m = np.array([[v[0] for v in per_seed[seed][name]] for seed in chosen]).mean(0)
+        e = np.array([[v[1] for v in per_seed[seed][name]] for seed in chosen]).max(0)
+        line = ax.errorbar(LS, np.maximum(m, 1e-4), yerr=z * e, fmt="o-", capsize=3,
+                           label=f"{name} (trained, mean of {len(chosen)} seeds)")
         f = o.cot_error_exact if mode == "cot" else o.icl_error_exact
         ax.plot(lg, [max(f(As, int(l), 1.0), 1e-4) for l in lg], ":", color=line[0].get_color())
     ax.set_yscale("log")
@@ -74,9 +82,12 @@ def test_cot_and_icl_with_condition1_fall_icl_without_stays(evidence, profile):
 
 
 def test_negative_control_icl_without_condition1_does_not_fall(evidence, profile):
-    curves, prompts = _curves(profile)
-    (m0, s0), (m1, s1) = curves["ICL without Condition 1"][0], curves["ICL without Condition 1"][-1]
+    per_seed, prompts, chosen = _curves(profile)
     evidence.describe("negative control: the 'error falls from l_ts = 10 to 100' check applied to the ICL curve "
-                      "without Condition 1 must fail", role="negative_control", prompts=prompts)
-    evidence.check_ge(m1, m0 - z_value(FAMILY) * np.hypot(s0, s1), reason="must not fall beyond the CIs: R(100) >= "
-                      "R(10) - z*SE of the difference", what="ICL w/o Cond1: R(100)")
+                      "without Condition 1 must fail on every seed", role="negative_control", prompts=prompts,
+                      seeds=list(chosen))
+    z = z_value(FAMILY * len(chosen))
+    for seed, curves in per_seed.items():
+        (m0, s0), (m1, s1) = curves["ICL without Condition 1"][0], curves["ICL without Condition 1"][-1]
+        evidence.check_ge(m1, m0 - z * np.hypot(s0, s1), reason="must not fall beyond the CIs: R(100) >= "
+                          "R(10) - z*SE of the difference", what=f"seed {seed}, ICL w/o Cond1: R(100)")

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from constructions.pattern_cot import make_geometry, tsr_patterns
 from constructions.pattern_cot.model import nearest
-from verify.pattern_cot.helpers import MAIN, model_errors, trained_main
+from verify.pattern_cot.helpers import MAIN, models_errors, solo_models
 from verify.stats import ci_reason, mean_and_se, z_value
 
 pytestmark = pytest.mark.claim("pattern_cot.probe_overlap")
@@ -50,28 +50,34 @@ def test_negative_control_unequal_overlap(evidence):
 
 
 def test_trained_cot_error_against_overlap(evidence, profile):
-    model, geom, _ = trained_main(profile)
+    models, geom, chosen = solo_models(profile)
     prompts = 1000 if profile == "quick" else 8000
-    res = []
+    res = {seed: [] for seed in chosen}
     for i, eps in enumerate(OVERLAPS):
-        err, mass = model_errors(model, geom, TASK, MAIN["l_tr"], MAIN["alpha"], prompts, seed=300 + i,
-                                 patterns=tsr_patterns(geom, 2, seed=1, overlap=eps))
-        res.append((*mean_and_se(err), float(mass.mean())))
-    evidence.describe(f"beyond the paper: the trained one-layer model on noisy test prompts (deterministic two-step task, "
-                      f"alpha' = {MAIN['alpha']}, l_ts = {MAIN['l_tr']}) whose two patterns overlap by eps in {OVERLAPS}: "
-                      "CoT error and mean same-pattern, same-step mass; with orthogonal patterns the error's upper "
-                      "limit is below 1%, and the mass falls as the overlap grows (the attention score gap shrinks by "
-                      "1 - eps)", prompts=prompts,
-                      results={str(e): {"error": r[0], "se": r[1], "mass": r[2]} for e, r in zip(OVERLAPS, res)})
-    z = z_value(len(OVERLAPS))
-    evidence.check_le(res[0][0] + z * res[0][1], 0.01, reason=ci_reason(len(OVERLAPS), prompts),
-                      what="CoT error at eps = 0 (upper limit)")
-    masses = [r[2] for r in res]
-    evidence.check_exact(all(np.diff(masses) < 0), measured={"mass": masses}, predicted="strictly decreasing in eps",
-                         reason="mean over the prompts; differences far above their spread", what="mass vs overlap")
+        errs, masses, _ = models_errors(models, geom, TASK, MAIN["l_tr"], MAIN["alpha"], prompts, seed=300 + i,
+                                        patterns=tsr_patterns(geom, 2, seed=1, overlap=eps))
+        for seed, err, mass in zip(chosen, errs, masses):
+            res[seed].append((*mean_and_se(err), float(mass.mean())))
+    evidence.describe(f"beyond the paper: the trained one-layer model, every seed ({len(chosen)}, on the same prompts), "
+                      f"on noisy test prompts (deterministic two-step task, alpha' = {MAIN['alpha']}, l_ts = "
+                      f"{MAIN['l_tr']}) whose two patterns overlap by eps in {OVERLAPS}: CoT error and mean "
+                      "same-pattern, same-step mass; with orthogonal patterns the error's upper limit is below 1%, and "
+                      "the mass falls as the overlap grows (the attention score gap shrinks by 1 - eps)", prompts=prompts,
+                      seeds=list(chosen), results={f"{seed}, {e}": {"error": r[0], "se": r[1], "mass": r[2]}
+                                                   for seed, rs in res.items() for e, r in zip(OVERLAPS, rs)})
+    z = z_value(len(OVERLAPS) * len(chosen))
+    for seed, rs in res.items():
+        evidence.check_le(rs[0][0] + z * rs[0][1], 0.01, reason=ci_reason(len(OVERLAPS) * len(chosen), prompts),
+                          what=f"seed {seed}: CoT error at eps = 0 (upper limit)")
+        masses = [r[2] for r in rs]
+        evidence.check_exact(all(np.diff(masses) < 0), measured={"mass": masses}, predicted="strictly decreasing in eps",
+                             reason="mean over the prompts; differences far above their spread",
+                             what=f"seed {seed}: mass vs overlap")
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
-    ax.errorbar(OVERLAPS, [r[0] for r in res], yerr=[z * r[1] for r in res], fmt="o-", capsize=3, label="CoT error")
-    ax.plot(OVERLAPS, masses, "s--", label="mass on same pattern, same step")
+    mean = np.array([[r[0] for r in rs] for rs in res.values()]).mean(0)
+    ax.plot(OVERLAPS, mean, "o-", label=f"CoT error (mean of {len(chosen)} seeds)")
+    ax.plot(OVERLAPS, np.array([[r[2] for r in rs] for rs in res.values()]).mean(0), "s--",
+            label="mass on same pattern, same step")
     ax.set_xlabel("pairwise overlap eps of the test patterns")
     ax.set_title("Probe: nearly orthogonal patterns")
     ax.legend(fontsize=8)

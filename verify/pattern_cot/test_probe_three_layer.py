@@ -33,17 +33,26 @@ def _test_heads(model, geom, prompts=1000, seed=9):
     return float((dec != b.z[:, 1:]).double().mean()), mass
 
 
+SELECT_SEED, TEST_SEED = 8, 9  # held-out prompts that choose the head; other prompts that test it
+
+
 def test_layer_one_head_concentrates_at_test_time(evidence, profile):
     model, geom, _ = trained_three_layer(profile)
-    err, mass = _test_heads(model, geom)
-    mean = mass.mean((0, 1))  # (layers, heads)
-    best = int(mean[0].argmax())
-    evidence.describe("beyond the paper: on 1000 noisy TSR test prompts (a deterministic two-step task, alpha' = 0.5, "
-                      "l_ts = 6) the trained 3-layer model's CoT error is 0 and its best layer-1 head puts more than "
-                      "1/2 of the query's attention on same-pattern, same-step columns on every prompt and step; the "
-                      "other layers' best heads are reported", mean_mass_per_layer_head=mean.tolist(), test_error=err)
-    evidence.check_ge(float(mass[:, :, 0, best].min()), DOMINANT, reason="dominance threshold 1/2 (derived in "
-                      "proposition1)", what=f"min mass, layer 1 head {best + 1}")
+    _, select = _test_heads(model, geom, seed=SELECT_SEED)
+    err, mass = _test_heads(model, geom, seed=TEST_SEED)
+    chosen = select.mean((0, 1))  # (layers, heads), on the selection prompts only
+    best = [int(chosen[ell].argmax()) for ell in range(THREE["layers"])]
+    evidence.describe("beyond the paper: each layer's head is chosen as the one with the largest mean same-pattern, "
+                      "same-step mass on 1000 held-out noisy TSR prompts; on 1000 other prompts (a deterministic "
+                      "two-step task, alpha' = 0.5, l_ts = 6) the trained 3-layer model's CoT error is 0 and the chosen "
+                      "layer-1 head puts more than 1/2 of the query's attention on same-pattern, same-step columns on "
+                      "every prompt and step; the other layers' chosen heads are reported (one training seed)",
+                      chosen_heads=[b + 1 for b in best], mean_mass_selection=chosen.tolist(),
+                      mean_mass_test=mass.mean((0, 1)).tolist(),
+                      min_mass_test_chosen=[float(mass[:, :, ell, b].min()) for ell, b in enumerate(best)],
+                      test_error=err, seeds=[0], selection_seed=SELECT_SEED, test_seed=TEST_SEED)
+    evidence.check_ge(float(mass[:, :, 0, best[0]].min()), DOMINANT, reason="dominance threshold 1/2 (derived in "
+                      "proposition1), on prompts not used to choose the head", what=f"min mass, layer 1 head {best[0] + 1}")
     evidence.check_exact(err == 0.0, measured={"CoT error": err}, predicted={"CoT error": 0.0},
                          reason="every test prompt decoded correctly", what="3-layer CoT error")
 

@@ -18,7 +18,9 @@ from constructions.pattern_cot import WORKED_EXAMPLE, bounds, rho, step_matrix, 
 from constructions.pattern_cot import oracle as o
 from verify import stats
 from verify.evidence import known_failure, not_reproduced
-from verify.pattern_cot.helpers import model_errors, seeds, symmetric_task, trained_main, trained_seeds
+from verify.pattern_cot.helpers import (
+    T2_ALPHAS, T2_LS, T2_PROMPTS, model_errors, symmetric_task, theorem2_prompts, trained_main,
+)
 from verify.stats import ci_reason, mean_and_se, z_value
 
 pytestmark = pytest.mark.claim("pattern_cot.theorem2")
@@ -111,10 +113,16 @@ SWEEPS = {
 L_AXIS = tuple(range(10, 101, 10))
 
 
+@lru_cache(maxsize=1)
+def _sweep_curves():
+    """Exact CoT error of every sweep task at every l_ts of L_AXIS (independent of delta: computed once)."""
+    return {name: np.array([[o.cot_error_exact(As, l, alpha) for l in L_AXIS] for _, As, alpha in sweep])
+            for name, sweep in SWEEPS.items()}
+
+
 def _ordering(delta):
-    curves, bad, crossings, lstar = {}, [], [], {}
+    curves, bad, crossings, lstar = dict(_sweep_curves()), [], [], {}
     for name, sweep in SWEEPS.items():
-        curves[name] = np.array([[o.cot_error_exact(As, l, alpha) for l in L_AXIS] for _, As, alpha in sweep])
         t = [o.threshold(lambda l: o.cot_error_exact(As, l, alpha), delta, 5000) for _, As, alpha in sweep]
         lstar[name] = np.round(t, 1).tolist()
         if not (np.diff(t) < 0).all():
@@ -162,6 +170,13 @@ def test_oracle_cot_error_ordered_large_delta(evidence):
 
 
 def _thresholds(mode: str, gaps):
+    """(x = alpha' tau rho normalised, the same un-normalised, l*) of the symmetric family at ``gaps`` (exact oracle;
+    computed once per mode and gap grid, shared by the main check and its near miss)."""
+    return _thresholds_at(mode, tuple(float(g) for g in gaps))
+
+
+@lru_cache(maxsize=None)
+def _thresholds_at(mode: str, gaps: tuple[float, ...]):
     xs, xu, ls = [], [], []
     for g in gaps:
         As = symmetric_task(g)
@@ -250,28 +265,18 @@ def test_oracle_tau_exponent_sufficient(evidence):
 
 
 # ---------------------------------------------------------------------------------------------- trained model
-TRAINED_ALPHAS, TRAINED_LS = (0.4, 0.7, 1.0), (10, 30, 100)
+TRAINED_ALPHAS, TRAINED_LS = T2_ALPHAS, T2_LS
 ORACLE_TOL = 0.05  # pre-registered: the trained CoT error within 5 points of the oracle's on the same prompts
 ORACLE_TOL_REASON = ("TOST (two one-sided t tests, 99%) on the paired per-prompt difference trained - oracle on the same "
                      "noisy prompts, per seed and (alpha', l_ts); tolerance 0.05 fixed in advance (a sixth of the "
                      "oracle's error at l_ts = 10); the ICL read-out, the near miss, differs by 0.1 or more at l_ts >= 30")
 
 
-@lru_cache(maxsize=2)
 def _paired(profile):
     """Per seed and (alpha', l_ts): per-prompt CoT errors of the trained model and of the CoT and ICL oracles on the
     same prompts of the worked example (common random numbers, the same prompts for every seed)."""
-    model, geom, _, chosen = trained_seeds(profile)
-    prompts = 1000  # both profiles (the paper profile has 8 seeds); see the alpha' = 0.4 known failure
-    out = {}
-    for s, seed in enumerate(chosen):
-        solo = model.solo(s)
-        for i, a in enumerate(TRAINED_ALPHAS):
-            for j, l in enumerate(TRAINED_LS):
-                err, _, orc = model_errors(solo, geom, WORKED_EXAMPLE, l, a, prompts, seed=10 * i + j,
-                                           with_oracle=("cot", "icl"))
-                out[(seed, a, l)] = (err, orc["cot"], orc["icl"])
-    return out, chosen, prompts
+    data, chosen = theorem2_prompts(profile)
+    return {k: v[:3] for k, v in data.items()}, chosen, T2_PROMPTS  # both profiles: see the alpha' = 0.4 failure
 
 
 def _matches_oracle(evidence, profile, alphas):

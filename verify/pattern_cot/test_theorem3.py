@@ -19,7 +19,7 @@ from constructions.pattern_cot import (
 from constructions.pattern_cot import oracle as o
 from constructions.pattern_cot import transitions as tr
 from verify import stats
-from verify.pattern_cot.helpers import model_errors, symmetric_task, trained_seeds
+from verify.pattern_cot.helpers import models_errors, solo_models, symmetric_task
 
 pytestmark = pytest.mark.claim("pattern_cot.theorem3")
 
@@ -186,19 +186,20 @@ COND1_LS = (10, 100)
 @lru_cache(maxsize=2)
 def _trained_errors(profile):
     """Per seed: per-prompt errors of the trained model and of the matching oracle on the same prompts."""
-    model, geom, _, chosen = trained_seeds(profile)
+    models, geom, chosen = solo_models(profile)
     prompts = 1000
     out = {}
-    for s, seed in enumerate(chosen):
-        solo = model.solo(s)
-        for i, l in enumerate(FLOOR_LS):
-            out[(seed, "icl", "no cond1", l)] = model_errors(solo, geom, WORKED_EXAMPLE, l, 1.0, prompts, seed=100 + i,
-                                                             mode="icl", with_oracle=True)[::2]
-        out[(seed, "cot", "no cond1", 300)] = model_errors(solo, geom, WORKED_EXAMPLE, 300, 1.0, prompts, seed=200,
-                                                           with_oracle=True)[::2]
-        for i, l in enumerate(COND1_LS):
-            out[(seed, "icl", "cond1", l)] = model_errors(solo, geom, COND1_TASK, l, 1.0, prompts, seed=300 + i,
-                                                          mode="icl", with_oracle=True)[::2]
+
+    def run(key, As, l, seed, mode):  # every seed on the same prompts (drawn and scored by the oracle once)
+        errs, _, orc = models_errors(models, geom, As, l, 1.0, prompts, seed=seed, mode=mode, with_oracle=True)
+        for s, err in zip(chosen, errs):
+            out[(s, *key)] = (err, orc)
+
+    for i, l in enumerate(FLOOR_LS):
+        run(("icl", "no cond1", l), WORKED_EXAMPLE, l, 100 + i, "icl")
+    run(("cot", "no cond1", 300), WORKED_EXAMPLE, 300, 200, "cot")
+    for i, l in enumerate(COND1_LS):
+        run(("icl", "cond1", l), COND1_TASK, l, 300 + i, "icl")
     return out, chosen, prompts
 
 
