@@ -134,6 +134,10 @@ CLAIMS = [
         notes=(_SETUP + "Figure read by eye [F]; the task behind it is [NF]: here the authors' worked example (no "
                "Condition 1) and a symmetric two-step task (Condition 1 holds), M' = 2, alpha' = 1."),
         sources=("docs/provenance/pattern_cot.md §7 (Fig. 9 / homepage right panel)",),
+        tested=("different", "the figure's task is not known [NF]; on the suite's tasks (the worked example without "
+                             "Condition 1, a symmetric task with it) the trained model's CoT and ICL errors are "
+                             "checked over seeds for the stated directions (fall with l_ts, flat above a floor), "
+                             "not the figure's values"),
     ),
     Claim(
         id="pattern_cot.figure10",
@@ -190,6 +194,9 @@ CLAIMS = [
         formula_typst="chevron.l mu'_a, mu'_b chevron.r = epsilon arrow.r.double arg min_u norm(sum_j w_j mu'_j - u) = arg max_j w_j",
         notes="Beyond the paper (the paper assumes orthogonal patterns). The decoding identity is derived [D].",
         sources=("issue 5: probes",),
+        tested=("different", "a probe beyond the paper (which assumes orthogonal patterns): the decline of the "
+                             "trained model's CoT accuracy and attention mass with the test patterns' overlap is a "
+                             "finding, over seeds"),
     ),
     Claim(
         id="pattern_cot.probe_three_layer",
