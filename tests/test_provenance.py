@@ -221,3 +221,12 @@ def test_unchecked_entries():
         for s, r in entries:
             bad += _check_refs(f"{s} {r}", f"unchecked {pid}")
     assert not bad, "\n".join(bad)
+
+
+def test_every_claim_says_what_was_tested_against_what_is_stated():
+    """Issue 13: each claim carries its tested-vs-stated line (relation and reason), shown in the report."""
+    from verify.claims import RELATIONS, claims
+
+    for cid, claim in claims().items():
+        relation, why = claim.tested
+        assert relation in RELATIONS and why.strip(), f"{cid}: tested = {claim.tested!r}"
