@@ -217,12 +217,14 @@ def oneshot_outputs(Bx: torch.Tensor, By: torch.Tensor, batch: PaddedBatch) -> t
 
 
 def oneshot_loss(Bx: torch.Tensor, By: torch.Tensor, batch: PaddedBatch, m: int) -> torch.Tensor:
-    """(1/m) sum_{k<m} (1/2)||y_hat_k - e_{v_{k+1}}||^2 over trees whose paths have length m (the perfect
-    training trees), averaged over the batch (per seed with a seed axis)."""
+    """sum_{k<m} (1/2)||y_hat_k - e_{v_{k+1}}||^2 over trees whose paths have length m (the perfect training
+    trees), averaged over the batch (per seed with a seed axis). A SUM over the queries, not the CoT loss's mean:
+    each query has its own matrices, so each gets the per-step gradient scale that the CoT model's shared B gets
+    from its m steps (with the mean, query 0 alone would learn m times slower than the CoT model's first step)."""
     S = batch.S
     y_hat = oneshot_outputs(Bx, By, batch)
     target = _onehot(batch.targets[..., :m], S)
-    return (LOSS_FACTOR * ((y_hat - target) ** 2).sum(-1).mean(-1)).mean(-1)
+    return (LOSS_FACTOR * ((y_hat - target) ** 2).sum(-1).sum(-1)).mean(-1)
 
 
 def _np(x):
