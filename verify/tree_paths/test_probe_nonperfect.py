@@ -67,8 +67,8 @@ def test_probe_paired_against_perfect_training(evidence, profile, kind):
                          "discordant counts), no threshold", what=f"perfect-trained minus non-perfect-trained, {kind}")
 
 
-def test_negative_control_more_children(evidence, profile):
-    evidence.describe("control: the same finding check on unseen random trees with up to 6 children per node "
+def test_probe_more_children(evidence, profile):
+    evidence.describe("probe (no near-miss control found for this probe: wider trees are not rejected): the same finding check on unseen random trees with up to 6 children per node "
                       "(argmax needs a larger margin, ln(D+1), docs/provenance/tree_paths.md §4.2); reported with its "
                       "interval: whether the probe's success carries to wider trees", role="probe", **_params(profile))
     B, _, chosen = nonperfect_sgd_seeds(profile)
