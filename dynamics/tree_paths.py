@@ -461,3 +461,124 @@ def phases_from_times(times: dict[str, int], separation: float) -> list[tuple[st
         else:
             phases[-1].append(g)
     return [tuple(sorted(p)) for p in phases]
+
+
+# --- issue 16: CoT vs depth (one-shot model), finite training sets, non-perfect training trees ----------------
+def _sgd_loop(params: list[torch.Tensor], loss_fn, data_fn, steps: int, lr: float, n_runs: int,
+              log_every: int) -> list[Trajectory]:
+    """Plain GD with fixed step on ``params`` (each with a leading run axis), loss_fn(data) -> (runs,) losses
+    (summed for the gradient: the runs' gradients are block-separate), fresh data_fn(t) every step."""
+    outs = [Trajectory() for _ in range(n_runs)]
+    elapsed = 0.0
+    for t in range(steps + 1):
+        t0 = time.perf_counter()
+        loss = loss_fn(data_fn(t))
+        if t % log_every == 0 or t == steps:
+            for out, L in zip(outs, loss.detach().numpy()):
+                out.log(t, loss=L)
+        if t == steps:
+            break
+        grads = torch.autograd.grad(loss.sum(), params)
+        with torch.no_grad():
+            for p, g in zip(params, grads):
+                p -= lr * g
+        elapsed += time.perf_counter() - t0
+    for out in outs:
+        out.seconds_per_step = elapsed / steps
+    return outs
+
+
+@_one_thread
+def train_oneshot_seeds(m: int, S: int, lr: float, steps: int, batch: int, seeds, *,
+                        log_every: int = 50) -> tuple[np.ndarray, np.ndarray, list[Trajectory]]:
+    """The one-shot (no-CoT) model of constructions.tree_paths.padded (m output queries with their own Bx_k, By_k,
+    from 0) trained by minibatch SGD on the same perfect trees as :func:`train_backward_seeds`: seed s draws its
+    trees from ``manual_seed(seeds[s])``, the same stream as the CoT run of that seed. Returns (Bx (s, m, S, S),
+    By (s, m, S, S), one trajectory per seed)."""
+    from constructions.tree_paths.padded import from_perfect, oneshot_loss, pad_trees, stack_padded
+    from constructions.tree_paths.torch_model import TreeBatch
+
+    m = positive_int(m, "m", "the depth of the perfect binary trees")
+    seeds = _seeds(seeds)
+    z = lambda: torch.zeros(len(seeds), m, S, S, dtype=torch.float64, requires_grad=True)
+    Bx, By = z(), z()
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
+
+    def data(_t):
+        return [sample_backward(g, batch, m, S) for g in gens]
+
+    def loss(batches: list[TreeBatch]):
+        return oneshot_loss(Bx, By, _perfect_padded(batches), m)
+
+    outs = _sgd_loop([Bx, By], loss, data, positive_int(steps, "steps"), positive_float(lr, "lr"), len(seeds),
+                     log_every)
+    return Bx.detach().numpy().copy(), By.detach().numpy().copy(), outs
+
+
+def _perfect_padded(batches):
+    """Perfect-tree TreeBatches (one per run) as a stacked PaddedBatch (no Python per tree: the perfect layout is
+    edges, goal, CoT tokens, exactly the padded layout with nothing padded)."""
+    from constructions.tree_paths.padded import PaddedBatch
+
+    b0 = batches[0]
+    n = 2 ** (b0.m + 1) - 1
+    st = lambda f: torch.stack([f(b) for b in batches])
+    paths = st(lambda b: torch.cat([b.keys_y[:, n - 1:n], b.targets], dim=1))
+    return PaddedBatch(b0.S, n - 1, st(lambda b: b.keys_x), st(lambda b: b.keys_y),
+                       torch.ones(len(batches), *b0.keys_x.shape, dtype=torch.bool), paths,
+                       torch.full(paths.shape[:2], b0.m))
+
+
+@_one_thread
+def train_backward_finite(m: int, S: int, lr: float, steps: int, batch: int, seeds, sizes, *,
+                          log_every: int = 50) -> tuple[np.ndarray, list[Trajectory]]:
+    """CoT backward SGD (full B from 0, one-hot) on FINITE training sets: for each seed, ``max(sizes)`` (tree,
+    goal) examples are drawn once from ``manual_seed(seeds[s])``; the run (size N, seed s) trains on the first N
+    of them (nested sets), drawing each minibatch of ``batch`` uniformly with replacement from its set (indices
+    from ``manual_seed(10_000 + seeds[s])``, shared by all sizes of a seed). All len(sizes) * len(seeds) runs in
+    one batched computation. Returns (B (len(sizes), len(seeds), S, S), trajectories in the same order, flat)."""
+    from constructions.tree_paths.padded import padded_backward_loss
+
+    seeds, sizes = _seeds(seeds), tuple(positive_int(N, "size") for N in sizes)
+    pools = [_perfect_padded([sample_backward(torch.Generator().manual_seed(s), max(sizes), m, S)]) for s in seeds]
+    idx_gens = [torch.Generator().manual_seed(10_000 + s) for s in seeds]
+    runs = [(i, N) for N in sizes for i in range(len(seeds))]
+    B = torch.zeros(len(runs), S, S, dtype=torch.float64, requires_grad=True)
+    fields = ("keys_x", "keys_y", "key_valid", "paths", "lengths")
+
+    def data(_t):
+        u = [torch.rand(batch, generator=g, dtype=torch.float64) for g in idx_gens]
+        picks = [(pools[i], (u[i] * N).long()) for i, N in runs]
+        from constructions.tree_paths.padded import PaddedBatch
+        return PaddedBatch(S, pools[0].E, *(torch.stack([getattr(P, f)[0][ix] for P, ix in picks]) for f in fields))
+
+    outs = _sgd_loop([B], lambda d: padded_backward_loss(B, d), data, positive_int(steps, "steps"),
+                     positive_float(lr, "lr"), len(runs), log_every)
+    return B.detach().numpy().reshape(len(sizes), len(seeds), S, S).copy(), outs
+
+
+@_one_thread
+def train_backward_random_trees(S: int, lr: float, steps: int, batch: int, seeds, *, max_children: int = 3,
+                                chunk: int = 25, log_every: int = 50) -> tuple[np.ndarray, list[Trajectory]]:
+    """CoT backward SGD (full B from 0, one-hot) on fresh random NON-perfect trees (padded.sample_random_backward:
+    n uniform in [2, S], 0..max_children children, goal a uniform leaf), seed s from ``manual_seed(seeds[s])``.
+    Trees are drawn ``chunk`` steps at a time (one call per seed; the draw is the same as step by step up to the
+    order of the random stream). Returns (B (s, S, S), one trajectory per seed)."""
+    from constructions.tree_paths.padded import padded_backward_loss, sample_random_backward, stack_padded
+
+    seeds = _seeds(seeds)
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
+    B = torch.zeros(len(seeds), S, S, dtype=torch.float64, requires_grad=True)
+    state = {}
+
+    def data(t):
+        if t % chunk == 0:
+            state["pool"] = stack_padded([sample_random_backward(g, batch * chunk, S, max_children=max_children)
+                                          for g in gens])
+        P, sl = state["pool"], slice((t % chunk) * batch, (t % chunk + 1) * batch)
+        return type(P)(P.S, P.E, P.keys_x[:, sl], P.keys_y[:, sl], P.key_valid[:, sl], P.paths[:, sl],
+                       P.lengths[:, sl])
+
+    outs = _sgd_loop([B], lambda d: padded_backward_loss(B, d), data, positive_int(steps, "steps"),
+                     positive_float(lr, "lr"), len(seeds), log_every)
+    return B.detach().numpy().copy(), outs

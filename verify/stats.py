@@ -336,6 +336,76 @@ def rate_le(errors: int, trials: int, bound: float, *, confidence: float = CONFI
                     "Clopper-Pearson", what, {"errors": errors}, float(ci.low))
 
 
+def rate_ge(errors: int, trials: int, bound: float, *, confidence: float = CONFIDENCE, what: str = "") -> StatTest:
+    """One-sided Clopper-Pearson: the LOWER confidence bound of an error rate is at least ``bound`` (a model that
+    must fail). p-value: exact binomial test of H0 rate <= bound. Resolution: the true rate at or above which the
+    check passes with probability >= confidence (exact binomial power, grid step 1/2000)."""
+    errors, trials = int(errors), int(trials)
+    if trials < 1 or not 0 <= errors <= trials:
+        raise ValueError(f"need 0 <= errors <= trials, trials >= 1 (got {errors} of {trials})")
+    ci = stats.binomtest(errors, trials).proportion_ci(2 * confidence - 1, method="exact")
+    p = float(stats.binomtest(errors, trials, bound, alternative="greater").pvalue) if bound < 1 else 1.0
+    e = np.arange(1, trials + 1)  # the one-sided lower end for e errors is Beta(1 - conf; e, n - e + 1)
+    passing = np.flatnonzero(stats.beta.ppf(1 - confidence, e, trials - e + 1) >= bound)
+    if passing.size:
+        e_min = int(e[passing.min()])
+        grid = np.linspace(0, 1, 2001)
+        res = float(grid[np.argmax(stats.binom.sf(e_min - 1, trials, grid) >= confidence)])
+    else:
+        res = 1.0
+    return StatTest("ge", errors / trials, float(ci.low), math.inf, float(bound), math.inf, p, res, trials,
+                    confidence, "Clopper-Pearson", what, {"errors": errors}, float(ci.high))
+
+
+def binomtest_ci(errors: int, trials: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Two-sided Clopper-Pearson interval of a rate (for figures)."""
+    ci = stats.binomtest(int(errors), int(trials)).proportion_ci(confidence, method="exact")
+    return float(ci.low), float(ci.high)
+
+
+def _paired_bounds(only_a: int, only_b: int, trials: int, level: float) -> tuple[float, float]:
+    """(lower, upper) bounds on P(a wrong, b right) - P(a right, b wrong), each end from one-sided Clopper-Pearson
+    bounds at ``level`` on the two discordant rates, split Bonferroni-wise (each at 1 - (1 - level)/2)."""
+    half = 1 - (1 - level) / 2
+    cp = lambda k: stats.binomtest(k, trials).proportion_ci(2 * half - 1, method="exact")
+    a, b = cp(only_a), cp(only_b)
+    return float(a.low - b.high), float(a.high - b.low)
+
+
+def paired_rate_diff_ge(only_a: int, only_b: int, trials: int, threshold: float, *,
+                        confidence: float = CONFIDENCE, what: str = "") -> StatTest:
+    """Paired 0/1 outcomes of two models on the SAME tasks (common random numbers): the difference of their error
+    rates, rate_a - rate_b = P(a wrong, b right) - P(a right, b wrong), has a lower confidence bound of at least
+    ``threshold``. ``only_a`` / ``only_b`` count the tasks that only a / only b gets wrong (the concordant ones
+    cancel). Exact and conservative: one-sided Clopper-Pearson bounds on the two discordant rates, Bonferroni over
+    the two. p-value: for threshold 0 the exact McNemar (sign) test on the discordant tasks; otherwise the level at
+    which the bound meets the threshold (bisection). Resolution: (t + z) times the paired standard error (normal
+    approximation for the power, as for the means)."""
+    n = int(trials)
+    if n < 1 or only_a < 0 or only_b < 0 or only_a + only_b > n:
+        raise ValueError(f"need 0 <= only_a + only_b <= trials (got {only_a}, {only_b} of {n})")
+    low, high = _paired_bounds(only_a, only_b, n, confidence)
+    pa, pb = only_a / n, only_b / n
+    est = pa - pb
+    if threshold == 0:
+        d = only_a + only_b
+        p = float(stats.binomtest(only_a, d, 0.5, alternative="greater").pvalue) if d else 1.0
+    else:
+        lo_l, hi_l = 0.5, 1 - 1e-12  # the bound falls as the level rises
+        if _paired_bounds(only_a, only_b, n, lo_l)[0] < threshold:
+            p = 1.0
+        else:
+            for _ in range(60):
+                mid = (lo_l + hi_l) / 2
+                lo_l, hi_l = (mid, hi_l) if _paired_bounds(only_a, only_b, n, mid)[0] >= threshold else (lo_l, mid)
+            p = 1 - lo_l
+    se = math.sqrt(max(pa + pb - est ** 2, 1.0 / n) / n)
+    res = 2 * float(stats.norm.ppf(1 - (1 - confidence) / 2)) * se
+    return StatTest("ge", est, low, math.inf, float(threshold), math.inf, p, res, n, confidence,
+                    "paired Clopper-Pearson (Bonferroni over the discordant rates)", what,
+                    {"only_a": int(only_a), "only_b": int(only_b)}, high)
+
+
 def bootstrap_le(samples, statistic: Callable, tolerance: float, *, confidence: float = CONFIDENCE,
                  what: str = "", n_resamples: int = 2000, seed: int = 0) -> StatTest:
     """One-sided BCa bootstrap (``scipy.stats.bootstrap``): the upper bound of ``statistic`` is at most

@@ -38,15 +38,13 @@ UNCHECKED: dict[str, list[tuple[str, str]]] = {
          "not known (docs/provenance/gd_cot.md §8); the suite uses its own settings and closed-form targets"),
     ],
     "tree_paths": [
-        ("Dependence of the generalisation bounds (Theorems 4 and 6) on the training-set size",
-         "not known (bounds [NF], docs/provenance/tree_paths.md §6.1); the suite trains on fresh population "
-         "batches, so there is no finite training set to vary"),
-        ("CoT vs no-CoT depth separation: with CoT a one-layer multi-head model solves what would otherwise need "
-         "a deeper architecture",
-         "abstract-level only [A] (docs/provenance/tree_paths.md §1), no statement of the lower bound for models "
-         "without CoT; not built"),
-        ("Training on non-perfect trees (the training theorems assume uniform perfect binary trees)",
-         "beyond the stated theorems [OR][S1]; only test trees are non-perfect here, training is on perfect trees"),
+        ("The generalisation bounds of Theorems 4 and 6 as printed, and their stated dependence on the training-set "
+         "size",
+         "not known (bounds [NF], docs/provenance/tree_paths.md §6.1); tree_paths.train_size measures the trend of "
+         "the error against the number of distinct training trees instead"),
+        ("The paper's statement that models without CoT need depth (a lower bound or separation for no-CoT models)",
+         "not known: abstract-level only [A] (docs/provenance/tree_paths.md §1); tree_paths.cot_vs_depth checks a "
+         "reconstructed one-layer no-CoT baseline, not a lower bound, and no deeper no-CoT model is trained"),
         ("Theorems 1-2 as printed: the paper's token layout, matrices and scale parameter",
          "not known [NF] (docs/provenance/tree_paths.md §4.1, §5.1); only the [R] constructions are checked"),
         ("The rates, step-size conditions and iteration counts of Theorems 3 and 5",

@@ -159,4 +159,54 @@ CLAIMS = [
         sources=("issue 4 (probes)",),
         tested=('different', ('A probe beyond the paper: the bound with margins of A^T B A predicted from (c, rho) or the reduced (alpha, beta) and rho (derivation checked on the construction); rates reported only.')),
     ),
+    Claim(
+        id="tree_paths.cot_vs_depth",
+        title="CoT instead of depth: one layer with CoT finds the path, one layer without CoT does not",
+        statement=("The trained one-layer CoT backward model decodes the exact goal-to-root path of unseen depth-4 "
+                   "trees, while a one-layer model of at least the same size that must output the whole path from "
+                   "one forward pass (no CoT), trained on the same trees with the same budget, fails on most of "
+                   "them; it succeeds where one step is the whole path (depth 1)."),
+        provenance="reconstructed",
+        formula=("CoT: y_hat_k = sum_j softmax_j(a_{x_j}^T B a_{v_k}) a_{y_j} over edges, goal and c_1..c_k;  "
+                 "one-shot: y_hat_k = sum_j softmax_j(a_{x_j}^T Bx_k a_g + a_{y_j}^T By_k a_g) a_{y_j} over edges "
+                 "and goal, k = 0..m-1"),
+        formula_typst=("hat(y)_k = sum_j \"softmax\"_j (a_(x_j)^T B_(x,k) a_g + a_(y_j)^T B_(y,k) a_g) a_(y_j)"),
+        notes=("The message (CoT lets shallow models do what would otherwise need depth) is [A] "
+               "(docs/provenance/tree_paths.md §1); the paper's lower bound for models without CoT is not known. "
+               "The one-shot model is a reconstruction [R] (constructions/tree_paths/padded.py): one layer, the "
+               "fixed value read-out, m goal queries with their own key-query matrices on both key slots. "
+               "Thresholds fixed in advance: CoT wrong rate <= 0.01, one-shot wrong rate >= 0.5, paired gap >= 0.5."),
+        sources=("docs/provenance/tree_paths.md §1, §3.2, §7", "issue 16 item 3"),
+        tested=('different', ("Tested against a reconstructed no-CoT baseline, not the paper's lower bound (not known): per seed (3 quick, 8 paper), on the same 1024 unseen perfect depth-4 trees, the CoT model's wrong-path rate has a Clopper-Pearson upper bound <= 0.01, the one-shot model's a lower bound >= 0.5, and the paired gap a lower bound >= 0.5; near misses rejected: the same failure checks on depth-1 goals (where the one-shot model must and does succeed), and the CoT model with its chain cut to one step.")),
+    ),
+    Claim(
+        id="tree_paths.train_size",
+        title="Generalisation against the number of distinct training trees",
+        statement=("Trained on a finite set of N (perfect tree, goal) examples with the same step budget, the CoT "
+                   "backward model's wrong-path rate on unseen random trees falls as N grows (4, 16, 64, 256; "
+                   "paper profile up to 1024)."),
+        provenance="reconstructed",
+        formula="wrong-path rate(N_{i+1}) < wrong-path rate(N_i)  (paired on the same test trees)",
+        formula_typst="\"err\"(N_(i+1)) < \"err\"(N_i)",
+        notes=("The generalisation bounds of Theorems 4 and 6 and their dependence on the training-set size are "
+               "[NF] (docs/provenance/tree_paths.md §6.1): the paper analyses population (fresh-tree) training. The "
+               "finite-set setting (nested sets, minibatches with replacement, batch 64) is [R]. The trend and the "
+               "rates are a finding of the suite."),
+        sources=("docs/provenance/tree_paths.md §6.1, §6.2", "issue 16 item 3"),
+        tested=('different', ("The paper's bound is [NF]; tested: per seed, for every consecutive pair of sizes whose smaller size still errs (Clopper-Pearson lower bound > 0.01), the paired difference of wrong-path rates on the same 1024 unseen random trees has a 99% lower bound > 0; near miss rejected: the reversed pair (more distinct trees, fewer passes per tree, worse).")),
+    ),
+    Claim(
+        id="tree_paths.probe_nonperfect",
+        title="Probe: training on random non-perfect trees",
+        statement=("Beyond the paper: the backward model trained by SGD on fresh random non-perfect trees (0-3 "
+                   "children, n uniform in [2, 31]) instead of perfect binary trees; exact-path rates on unseen random "
+                   "and perfect trees are reported."),
+        provenance="derived",
+        formula="exact-path rate on unseen trees (Clopper-Pearson), per seed (probe)",
+        formula_typst="\"exact-path rate\"",
+        notes=("Not a claim of the paper, whose training theorems assume uniform perfect binary trees [OR][S1]: a "
+               "probe. Training trees are drawn like the test trees (the [R] rule); findings count toward no verdict."),
+        sources=("docs/provenance/tree_paths.md §6.1, §7", "issue 16 item 3"),
+        tested=('different', ("A probe beyond the paper: per-seed exact-path rates with Clopper-Pearson intervals on unseen random and perfect trees, and the paired difference to the perfect-trained model; reported only.")),
+    ),
 ]

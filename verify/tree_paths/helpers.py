@@ -27,9 +27,16 @@ TEST_TREES = 1024  # the paper's test-set size (docs/provenance/tree_paths.md §
 FORWARD_TRAINED = {"quick": dict(m=2, S=13, lr=0.5, batch=256), "paper": FORWARD}
 FORWARD_LOG_EVERY = {"quick": 10, "paper": 50}  # logging of the trained instance (phase times are read from it)
 STEPS = {  # training steps per profile; the paper's counts are [NF]
-    "quick": dict(backward_sgd=2000, backward_reduced=20000, forward_reduced=8000, forward_sgd=1000),
-    "paper": dict(backward_sgd=6000, backward_reduced=20000, forward_reduced=20000, forward_sgd=8000),
+    "quick": dict(backward_sgd=2000, backward_reduced=20000, forward_reduced=8000, forward_sgd=1000,
+                  finite_sgd=2000, nonperfect_sgd=1000),
+    "paper": dict(backward_sgd=6000, backward_reduced=20000, forward_reduced=20000, forward_sgd=8000,
+                  finite_sgd=6000, nonperfect_sgd=6000),
 }
+# Finite training sets (tree_paths.train_size): nested sets of (perfect tree, goal) examples per seed, minibatches
+# of FINITE_BATCH drawn with replacement (64, not 256: a 4-tree set gains nothing from a larger batch, and all
+# size x seed runs train in one batched computation).
+TRAIN_SIZES = {"quick": (4, 16, 64, 256), "paper": (4, 16, 64, 256, 1024)}
+FINITE_BATCH = 64
 SEEDS = {"quick": (0, 1, 2), "paper": tuple(range(8))}  # the evidence standard: >= 3 quick, >= 8 paper
 
 
@@ -167,3 +174,60 @@ def tree_case(kind, size, max_children, extra_labels, emb, extra_dim, seed):
     size = 1 + (size - 1) % PERFECT_MAX_DEPTH if kind == "perfect" else max(size, 2)
     tree, goal, S = draw_tree(kind, size, max_children, extra_labels, seed)
     return tree, goal, draw_embeddings(emb, S, extra_dim, seed)
+
+
+@lru_cache(maxsize=None)
+@disk_cached
+def oneshot_sgd_seeds(profile: str):
+    """The one-shot (no-CoT) model (constructions.tree_paths.padded) trained like :func:`backward_sgd_seeds`: same
+    trees per seed, steps, batch and step size. (Bx (s, m, S, S), By, trajectories, seeds)."""
+    p, steps, chosen = BACKWARD, STEPS[profile]["backward_sgd"], seeds(profile)
+    Bx, By, trajs = dyn.train_oneshot_seeds(p["m"], p["S"], p["lr"], steps, p["batch"], chosen)
+    timings.record("tree_paths one-shot (no-CoT) SGD (cot_vs_depth), seeds batched", steps=steps,
+                   batch=p["batch"], seeds=len(chosen), seconds=trajs[0].seconds_per_step * steps)
+    return Bx, By, trajs, chosen
+
+
+@lru_cache(maxsize=None)
+@disk_cached
+def finite_sgd(profile: str):
+    """CoT backward SGD on finite nested training sets of TRAIN_SIZES[profile] examples, every seed:
+    (B (sizes, seeds, S, S), sizes, seeds)."""
+    p, steps, chosen, sizes = BACKWARD, STEPS[profile]["finite_sgd"], seeds(profile), TRAIN_SIZES[profile]
+    B, trajs = dyn.train_backward_finite(p["m"], p["S"], p["lr"], steps, FINITE_BATCH, chosen, sizes)
+    timings.record("tree_paths finite training sets (train_size), sizes x seeds batched", steps=steps,
+                   batch=FINITE_BATCH, runs=len(trajs), seconds=trajs[0].seconds_per_step * steps)
+    return B, sizes, chosen
+
+
+@lru_cache(maxsize=None)
+@disk_cached
+def nonperfect_sgd_seeds(profile: str):
+    """CoT backward SGD on fresh random non-perfect trees (0-3 children, n uniform in [2, 31]): (B (s, S, S),
+    trajectories, seeds)."""
+    p, steps, chosen = BACKWARD, STEPS[profile]["nonperfect_sgd"], seeds(profile)
+    B, trajs = dyn.train_backward_random_trees(p["S"], p["lr"], steps, p["batch"], chosen)
+    timings.record("tree_paths non-perfect training trees (probe_nonperfect), seeds batched", steps=steps,
+                   batch=p["batch"], seeds=len(chosen), seconds=trajs[0].seconds_per_step * steps)
+    return B, trajs, chosen
+
+
+@lru_cache(maxsize=None)
+def padded_set(kind: str, count: int = TEST_TREES, seed: int = 2024, depth: int | None = None):
+    """Unseen test trees as a padded batch: "random" (:func:`random_test_set`), "perfect" (fresh labelled depth-4
+    perfect trees from ``manual_seed(10**6 + seed)``, a stream no training seed uses), "depth" (random trees,
+    0-3 children, goal leaf at exactly ``depth``: :func:`deep_random_set`)."""
+    import torch
+
+    from constructions.tree_paths.padded import from_perfect, pad_trees
+    from constructions.tree_paths.torch_model import sample_backward
+
+    S = BACKWARD["S"]
+    if kind == "random":
+        return pad_trees(random_test_set(S, count, seed), S)
+    if kind == "perfect":
+        gen = torch.Generator().manual_seed(10 ** 6 + seed)
+        return pad_trees(from_perfect(sample_backward(gen, count, BACKWARD["m"], S)), S)
+    if kind == "depth":
+        return pad_trees(deep_random_set(S, (depth, depth), count, seed), S)
+    raise ValueError(kind)
