@@ -26,6 +26,8 @@ def rec(verdict, role="check", margin=None):
     ([rec("skipped"), rec("skipped")], "same", "not run"),      # skipped never counts as pass
     ([], "same", "not run"),
     ([rec("skipped"), rec("pass", "probe")], "same", "not run"),  # a probe does not make a claim hold
+    ([rec("pass", "probe"), rec("pass", "probe")], "different", "finding"),  # a probe claim reports findings
+    ([rec("pass", "probe"), rec("error", "probe")], "same", "error"),
     ([rec("pass"), rec("fail", "probe")], "same", "holds"),       # nor fail
     ([rec("pass"), rec("error", "probe")], "same", "holds"),
     ([rec("pass"), rec("known_failure")], "same", "known failure"),
@@ -87,7 +89,7 @@ def test_summarize_counts_and_reconstruction():
     s = render.summarize(fx.results())
     assert list(s["claims"]) == ["demo.theorem1", "demo.lemma2", "demo.corollary3"]  # no evidence: not shown
     assert s["counts"] == {"holds": 2, "holds (weaker)": 0, "not reproduced": 0, "known failure": 0, "fail": 1,
-                           "error": 0, "not run": 0}
+                           "error": 0, "not run": 0, "finding": 0}
     assert s["line"] == "3 claims: 2 holds, 1 fail"
     assert s["reconstructed"] == ["demo.lemma2", "demo.corollary3"]  # reconstructed and derived; not 'paper'
     assert s["reconstructed_line"].startswith("2 of 3 claims rest on formulas not read in the paper")

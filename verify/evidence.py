@@ -35,8 +35,8 @@ EXPECTED_FAILURES = {"known failure": "known_failure", "not reproduced": "not_re
 COUNTED_ROLES = ("check", "negative_control")  # probes carry a finding and never count toward a claim's verdict
 
 # Claim verdicts, in the order the summary lists them. EXPECTED ones leave the exit status at 0.
-CLAIM_VERDICTS = ("holds", "holds (weaker)", "not reproduced", "known failure", "fail", "error", "not run")
-EXPECTED_CLAIM_VERDICTS = ("holds", "holds (weaker)", "not reproduced", "known failure", "not run")
+CLAIM_VERDICTS = ("holds", "holds (weaker)", "not reproduced", "known failure", "fail", "error", "not run", "finding")
+EXPECTED_CLAIM_VERDICTS = ("holds", "holds (weaker)", "not reproduced", "known failure", "not run", "finding")
 CLAIM_VERDICT_MEANING = {
     "holds": "the paper's statement, as tested, passed",
     "holds (weaker)": "what passed is weaker than the statement; the claim's tested-vs-stated line names the "
@@ -46,6 +46,7 @@ CLAIM_VERDICT_MEANING = {
     "fail": "an unexpected failure",
     "error": "a check crashed",
     "not run": "no counted check ran (skipped, or not in this profile)",
+    "finding": "a probe beyond the paper: its records report findings and count toward no paper's verdict",
 }
 MARGIN_KINDS = ("deterministic", "statistical", "exact")
 
@@ -56,6 +57,9 @@ def claim_verdict(records: list[dict], relation: str = "same") -> str:
     error > fail > not run (no counted record ran) > not reproduced > known failure > holds (weaker) > holds.
     Probes never count. A claim holds only "weaker" when its relation is weaker or different, or when some of its
     counted checks were skipped (what passed is then less than what the claim's checks test)."""
+    if records and all(r["role"] == "probe" for r in records):  # a probe claim: findings only
+        probe = [r["verdict"] for r in records]
+        return "error" if "error" in probe else ("not run" if all(v == "skipped" for v in probe) else "finding")
     verdicts = [r["verdict"] for r in records if r["role"] in COUNTED_ROLES]
     if "error" in verdicts:
         return "error"
