@@ -220,7 +220,7 @@ CLAIMS = [
                    "run's iterations, on average and on the rare patterns?"),
         provenance="reconstructed",
         formula="P(pattern j) proportional to w_j (1 common, r rare) at every step;  loss on rare-class queries vs eps",
-        formula_typst="P(j) prop w_j, quad w_j in {1, r}, quad cal(L)_(\"rare\") lt.eq.quest epsilon",
+        formula_typst="P(j) prop w_j, quad w_j in {1, r}, quad cal(L)_(\"rare\") \" vs \" epsilon",
         notes=(_SETUP + "Issue 16. Block tasks (permutations keeping the 2 rare patterns among themselves, so the "
                "imbalance holds at every step) and weighted sampling are [I] (data.block_task, "
                "data.sample_batch_weighted); 400 (quick) / 1000 (paper) iterations, eps = 0.01 as in theorem1."),
