@@ -68,8 +68,8 @@ UNCHECKED: dict[str, list[tuple[str, str]]] = {
          "partial fractions at l_ts <= 100 only; larger l_ts and an l*(fraction) law are not measured"),
         ("Theorem 2's noise magnitude as the paper bounds it",
          "not known [NF]; pattern_cot.theorem2_noise sweeps norms 0-0.7 of uniform-direction noise [I]"),
-        ("Theorem 1 with unbalanced patterns given more iterations (does the rare class catch up, and at what T?)",
-         "pattern_cot.theorem1_balance measures the balanced run's iteration count only"),
+        ("Theorem 1 with unbalanced patterns: the iterations the rare class needs as a function of its weight",
+         "pattern_cot.theorem1_balance measures two iteration counts (400 and 1000), not T(r)"),
         ("Theorem 1's batch-size condition at its constant (the B needed for a given eps) and jointly with T",
          "pattern_cot.theorem1_batch checks the trend of the batch part of the loss at fixed T; the constant is [NF] "
          "and the joint (B, T) scaling is not measured"),
