@@ -248,7 +248,8 @@ CLAIMS = [
                "prompts. The 1/B law is the first-order small-noise expansion of SGD [D], not the paper's."),
         sources=("docs/provenance/pattern_cot.md §5 (Theorem 1)", "docs/provenance/pattern_cot.md §6.2"),
         tested=("weaker", "Over seeds (one fit over every (seed, B) point): the slope of log excess in log B_eff is "
-                "<= -1/2 (the theorem's trend) and inside -1 +- 1/2 (the derived 1/B law); 'B does not matter' "
+                "<= -1/2 (the theorem's trend; quick: 6 seeds, 4 batch sizes) and inside -1 +- 1/2 (the derived 1/B "
+                "law; paper profile only, quick cannot resolve the band); 'B does not matter' "
                 "(slope >= -1/4), the near miss, is rejected; the total loss at fixed T is nearly flat in B "
                 "(optimisation-limited), a probe finding. The constant of Omega(eps^-2) is [NF]."),
     ),
