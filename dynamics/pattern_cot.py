@@ -230,3 +230,27 @@ def collapse_step(steps, masses, fraction: float = 0.25) -> float:
         if all(m <= limit for m in masses[i:]):
             return float(s)
     return float("inf")
+
+
+def train_sgd_seeds_sampled(model, geom: Geometry, config: SGDConfig, seeds, sample) -> SeedsLog:
+    """:func:`train_sgd_seeds` (all K steps by teacher forcing, no stop, no eval records) with another training
+    distribution: ``sample(gen, B)`` returns B training prompts (a Batch) from generator ``gen``; seed s draws
+    from torch.Generator().manual_seed(seeds[s]). Used for the unbalanced-pattern runs (issue 16)."""
+    seeds = tuple(int(s) for s in seeds)
+    if getattr(model, "n_seeds", None) != len(seeds):
+        raise ProofCheckError(f"the model holds {getattr(model, 'n_seeds', None)} seeds, not len(seeds)={len(seeds)}")
+    S = len(seeds)
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
+    params = [p for p in model.parameters() if p.requires_grad]
+    log = SeedsLog(seeds, stopped_at=[None] * S)
+    for _ in range(config.steps):
+        t0 = time.perf_counter()
+        per, _ = cot_loss(model, geom, _cat([sample(g, config.batch) for g in gens]), per_prompt=True)
+        per_seed = per.reshape(S, -1).mean(1)
+        grads = torch.autograd.grad(per_seed.sum(), params)
+        with torch.no_grad():
+            for p, g in zip(params, grads):
+                p.sub_(config.lr * g)
+        log.seconds += time.perf_counter() - t0
+        log.losses.append(per_seed.detach().tolist())
+    return log

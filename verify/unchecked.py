@@ -60,16 +60,17 @@ UNCHECKED: dict[str, list[tuple[str, str]]] = {
          "not known (docs/provenance/tree_paths.md §8); no version is available to compare"),
     ],
     "pattern_cot": [
-        ("Theorem 2 with test patterns only partly in the span of the training patterns (a non-trivial TRR "
-         "component plus a component outside span{TRR})",
-         "not built: the suite's TSR patterns lie entirely in span{TRR} (constructions/pattern_cot/data.py)"),
-        ("Theorem 2 over a sweep of the test-noise magnitude",
-         "not built: the noise level is [NF] and fixed at norm 0.1 (data.TEST_NOISE)"),
-        ("Theorem 1 with unbalanced training patterns (hypothesis 1 violated), e.g. as a negative control",
-         "not built: training always balances patterns per step and per batch"),
-        ("Theorem 1's batch-size condition B >= Omega(eps^-2) on trained models",
-         "checked symbolically only (scaling of B*); training uses one fixed batch size, and a sweep is too costly "
-         "on CPU"),
+        ("Theorem 2's 'error 0' for test patterns only partly in span{TRR} at large l_ts, and the number of "
+         "examples needed as a function of the in-span fraction",
+         "pattern_cot.theorem2_span checks the in-span case against the oracle and that the error falls in l_ts for "
+         "partial fractions at l_ts <= 100 only; larger l_ts and an l*(fraction) law are not measured"),
+        ("Theorem 2's noise magnitude as the paper bounds it",
+         "not known [NF]; pattern_cot.theorem2_noise sweeps norms 0-0.7 of uniform-direction noise [I]"),
+        ("Theorem 1 with unbalanced patterns: the iterations the rare class needs as a function of its weight",
+         "pattern_cot.theorem1_balance measures two iteration counts (400 and 1000), not T(r)"),
+        ("Theorem 1's batch-size condition at its constant (the B needed for a given eps) and jointly with T",
+         "pattern_cot.theorem1_batch checks the trend of the batch part of the loss at fixed T; the constant is [NF] "
+         "and the joint (B, T) scaling is not measured"),
         ("Theorem 1's iteration growth in M and 1/eps (the MK(1/alpha + 1/eps) term) on trained models",
          "not built: iterations are measured against 1/alpha and K only; the M and eps directions are too costly"),
         ("Theorem 1's condition l_tr >= Omega(1/alpha) as a requirement: training with fewer context examples fails",

@@ -273,3 +273,56 @@ def sample_batch(gen: torch.Generator, task: Task, patterns: torch.Tensor, B: in
     if noise:
         z_tok = torch.cat([embed_tokens(patterns, z[:, :1], noise, gen), z_tok[:, 1:]], dim=1)
     return Batch(query, paths, z, ex, z_tok)
+
+
+def tsr_patterns_partial(geom: Geometry, n: int, in_span: float, seed: int = 1) -> torch.Tensor:
+    """n orthonormal TSR patterns only partly in span{TRR} (Theorem 2's hypothesis (1), issue 16):
+    mu'_a = sqrt(in_span) r_a + sqrt(1 - in_span) e_(M+K+a), with r_a = tsr_patterns(geom, n, seed)[a] (orthonormal,
+    in span{TRR}) and e_(M+K+a) unit vectors on token coordinates that neither the TRR patterns nor the positional
+    encodings use (the encodings take the spare coordinates M..M+K-1 of the input half). ``in_span`` is the squared
+    norm of each pattern's projection on span{TRR}; 1 gives tsr_patterns. Needs d >= M + K + n."""
+    n = positive_int(n, "n", "the number of TSR patterns")
+    if not 0 <= in_span <= 1:
+        raise ProofCheckError(f"in_span (the squared norm of the projection on span{{TRR}}) must lie in [0, 1] "
+                              f"(got in_span={in_span})")
+    if geom.d < geom.M + geom.K + n:
+        raise ProofCheckError(f"need d >= M + K + n = {geom.M + geom.K + n} token coordinates outside span{{TRR}} "
+                              f"and the positional encodings (got d={geom.d})")
+    out = torch.zeros(n, geom.d, dtype=DTYPE)
+    out[:, geom.M + geom.K: geom.M + geom.K + n] = math.sqrt(1 - in_span) * torch.eye(n, dtype=DTYPE)
+    return math.sqrt(in_span) * tsr_patterns(geom, n, seed=seed) + out
+
+
+def block_task(K: int, n: int, rare: int, batch: int, gen: torch.Generator) -> Task:
+    """``batch`` training tasks whose K step maps are random permutations that keep the last ``rare`` patterns
+    among themselves (and the first n - rare among themselves): a pattern class's frequency is then the same at
+    every step, so unbalanced starting frequencies stay unbalanced along the chain (issue 16, Theorem 1's
+    hypothesis 1 violated on purpose)."""
+    common = n - rare
+    if not 0 < rare < n:
+        raise ProofCheckError(f"rare must lie in (0, n) (got rare={rare}, n={n})")
+    pc = torch.argsort(torch.rand(batch, K, common, generator=gen), dim=-1)
+    pr = common + torch.argsort(torch.rand(batch, K, rare, generator=gen), dim=-1)
+    perm = torch.cat([pc, pr], dim=-1)
+    return Task(torch.nn.functional.one_hot(perm, n).to(DTYPE), perm)
+
+
+def sample_batch_weighted(gen: torch.Generator, task: Task, patterns: torch.Tensor, B: int, l: int, alpha: float,
+                          weights) -> Batch:
+    """As :func:`sample_batch` (noise-free training prompts) with unbalanced pattern frequencies: the query's
+    pattern is drawn with probabilities proportional to ``weights`` (n,), the round(alpha l) same-pattern
+    examples copy it, the other examples' starts are drawn proportionally to ``weights`` over the other n - 1
+    patterns. Uniform weights give the balanced distribution up to the per-batch cycling of sample_batch."""
+    n = task.n
+    w = torch.as_tensor(weights, dtype=DTYPE)
+    if w.shape != (n,) or bool((w <= 0).any()):
+        raise ProofCheckError(f"weights must be {n} positive numbers (got {tuple(w.shape)})")
+    query = torch.multinomial(w.expand(B, n), 1, generator=gen)[:, 0]
+    s = same_count(l, alpha)
+    wo = w.expand(B, n).clone()
+    wo[torch.arange(B), query] = 0.0
+    other = torch.multinomial(wo, l - s, replacement=True, generator=gen) if l > s else query[:, None][:, :0]
+    starts = torch.cat([query[:, None].expand(B, s), other], dim=1)
+    paths = sample_paths(gen, task, starts)
+    z = correct_path(task, query)
+    return Batch(query, paths, z, patterns[paths], patterns[z])
