@@ -18,7 +18,7 @@ SEEDS_JSON := bench/out/gd_cot_seeds.json
 
 # Parallel workers (pytest-xdist) for the report and the tests: JOBS=1 runs serially, in one process.
 JOBS ?= auto
-XDIST := -n $(if $(filter 1,$(JOBS)),0,$(JOBS))
+XDIST := -n $(if $(filter 1,$(JOBS)),0,$(JOBS) --dist loadfile)
 
 # Proof-check report on the quick profile; pass extra flags with ARGS="--profile paper --only 'gd_cot.*'".
 # Its header quotes the latest benchmarks; without them, short ones (k = 20, ~30 s each) run first.

@@ -177,7 +177,7 @@ def _unexpected_failures(records: list[dict], claims: dict | None = None) -> tup
 
 def _extra(args: argparse.Namespace) -> list[str]:
     """pytest options for --jobs and the cache flags."""
-    extra = ["-n", args.jobs] if args.jobs != "1" else []
+    extra = ["-n", args.jobs, "--dist", "loadfile"] if args.jobs != "1" else []
     if args.no_cache:
         extra.append("--no-cache")
     if args.cache_dir:

@@ -88,7 +88,7 @@ def pytest_configure(config):
     config.stash[_REMOTE] = {"records": [], "not_run": [], "timings": []}
     if config.pluginmanager.hasplugin("xdist") and not _is_worker(config) and config.option.numprocesses \
             and config.option.dist == "load":
-        config.option.dist = "loadgroup"  # keep each group of checks that share a cached training on one worker
+        config.option.dist = "loadfile"  # each test module on one worker: its in-process caches stay shared
     out = config.getoption("--evidence-out")
     # Without --evidence-out, figures go to a temporary folder that is created only when a figure is saved
     # and removed at the end of the session (no proofcheck-* folder is left behind).
@@ -184,14 +184,6 @@ def pytest_collection_modifyitems(config, items):
             per_claim[_claim_of(item)] = per_claim.get(_claim_of(item), 0) + 1
     for i, item in enumerate(items):
         item._proofcheck_order = i
-        if _claim_of(item):  # travels with every report, also from xdist workers to the controller
-            item.user_properties.append(("proofcheck_progress",
-                                         {"claim": _claim_of(item), "checks": per_claim[_claim_of(item)],
-                                          "claims": len(per_claim)}))
-        if _is_worker(config):
-            # one xdist group per module, or per XDIST_GROUP when modules share a cached training
-            group = getattr(getattr(item, "module", None), "XDIST_GROUP", None) or item.nodeid.split("::")[0]
-            item.add_marker(pytest.mark.xdist_group(group))
 
 
 def _nodeid(item) -> str:
