@@ -184,6 +184,10 @@ def pytest_collection_modifyitems(config, items):
             per_claim[_claim_of(item)] = per_claim.get(_claim_of(item), 0) + 1
     for i, item in enumerate(items):
         item._proofcheck_order = i
+        if _claim_of(item):  # travels with every report, also from xdist workers to the controller
+            item.user_properties.append(("proofcheck_progress",
+                                         {"claim": _claim_of(item), "checks": per_claim[_claim_of(item)],
+                                          "claims": len(per_claim)}))
 
 
 def _nodeid(item) -> str:
