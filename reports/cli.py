@@ -29,7 +29,7 @@ from pathlib import Path
 
 from constructions.errors import ProofCheckError
 from reports import __version__, render
-from verify.evidence import claim_verdict
+from verify.evidence import claim_verdict, is_probe_claim
 
 REPO = Path(__file__).resolve().parents[1]  # the checkout, or site-packages when installed
 CHECKOUT = (REPO / "pyproject.toml").is_file()
@@ -171,7 +171,8 @@ def _unexpected_failures(records: list[dict], claims: dict | None = None) -> tup
     for r in records:
         by_claim.setdefault(r["claim"], []).append(r)
     relation = {cid: (c.get("tested") or ["same"])[0] for cid, c in (claims or {}).items()}
-    bad = sum(claim_verdict(rs, relation.get(cid, "same")) in ("fail", "error") for cid, rs in by_claim.items())
+    bad = sum(claim_verdict(rs, relation.get(cid, "same"), probe=is_probe_claim(cid)) in ("fail", "error")
+              for cid, rs in by_claim.items())
     return bad, sum(r["verdict"] in ("known_failure", "not_reproduced") for r in records)
 
 

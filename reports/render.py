@@ -19,7 +19,7 @@ import jinja2
 from constructions.errors import ProofCheckError
 from verify.evidence import (
     CLAIM_VERDICT_MEANING, CLAIM_VERDICTS, COUNTED_ROLES, ROLES, SCHEMA_VERSION, VERDICTS, claim_verdict,
-    number_value, record_label, to_jsonable,
+    is_probe_claim, number_value, record_label, to_jsonable,
 )
 
 TITLE = "cot-proofcheck proof-check report"
@@ -320,13 +320,13 @@ def summarize(results: dict, out_dir: Path | None = None, command: str | None = 
         if cid not in by_claim:
             continue
         records = [results["evidence"][i] for i in by_claim[cid]]
-        verdict = claim_verdict(records, (claim.get("tested") or ["same"])[0])
+        verdict = claim_verdict(records, (claim.get("tested") or ["same"])[0], probe=is_probe_claim(cid))
         det, stat = claim_margin(records, "deterministic"), claim_margin(records, "statistical")
         counted = [r for r in records if r["role"] in COUNTED_ROLES]
         claims[cid] = {
             "verdict": verdict,
             "color": _label_color(verdict),
-            "probe": all(r["role"] == "probe" for r in records),
+            "probe": is_probe_claim(cid) or all(r["role"] == "probe" for r in records),
             "tested": tested_line(claim),
             "margin_deterministic": _finite_or_text(det),
             "margin_statistical": _finite_or_text(stat),

@@ -41,6 +41,16 @@ def test_claim_verdict(records, relation, expected):
     assert render.claim_verdict(records, relation) == expected
 
 
+def test_probe_claims_read_finding():
+    """A probe claim (``<paper>.probe_*``) reports findings even when its records have the role 'check'."""
+    from verify.evidence import is_probe_claim
+
+    assert is_probe_claim("tree_paths.probe_depth") and not is_probe_claim("gd_cot.theorem4_1")
+    assert render.claim_verdict([rec("pass"), rec("pass", "negative_control")], "different", probe=True) == "finding"
+    assert render.claim_verdict([rec("pass"), rec("fail")], "different", probe=True) == "fail"
+    assert render.claim_verdict([rec("skipped")], "different", probe=True) == "not run"
+
+
 @pytest.mark.parametrize("verdict, role, label", [
     ("pass", "check", "pass"), ("pass", "probe", "finding"), ("fail", "probe", "finding: not met"),
     ("error", "probe", "error"), ("known_failure", "check", "known failure"),

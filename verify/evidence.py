@@ -51,15 +51,25 @@ CLAIM_VERDICT_MEANING = {
 MARGIN_KINDS = ("deterministic", "statistical", "exact")
 
 
-def claim_verdict(records: list[dict], relation: str = "same") -> str:
+def is_probe_claim(claim_id: str) -> bool:
+    """A probe claim (``<paper>.probe_*``) goes beyond the paper: all its records report findings."""
+    return str(claim_id).split(".", 1)[-1].startswith("probe")
+
+
+def claim_verdict(records: list[dict], relation: str = "same", *, probe: bool = False) -> str:
     """One claim's verdict from its records (``to_json`` dicts) and its tested-vs-stated relation.
 
     error > fail > not run (no counted record ran) > not reproduced > known failure > holds (weaker) > holds.
-    Probes never count. A claim holds only "weaker" when its relation is weaker or different, or when some of its
+    Probes never count; a probe claim (``probe=True``, or only probe records) reads "finding". A claim holds only
+    "weaker" when its relation is weaker or different, or when some of its
     counted checks were skipped (what passed is then less than what the claim's checks test)."""
-    if records and all(r["role"] == "probe" for r in records):  # a probe claim: findings only
-        probe = [r["verdict"] for r in records]
-        return "error" if "error" in probe else ("not run" if all(v == "skipped" for v in probe) else "finding")
+    if records and (probe or all(r["role"] == "probe" for r in records)):  # a probe claim: findings only
+        vs = [r["verdict"] for r in records]
+        if "error" in vs:
+            return "error"
+        if "fail" in [r["verdict"] for r in records if r["role"] in COUNTED_ROLES]:
+            return "fail"  # a probe's own check or control failed: a red run, not a finding
+        return "not run" if all(v == "skipped" for v in vs) else "finding"
     verdicts = [r["verdict"] for r in records if r["role"] in COUNTED_ROLES]
     if "error" in verdicts:
         return "error"

@@ -32,7 +32,8 @@ from verify import claims as claim_registry
 from verify import cache as disk_cache
 from verify import timings
 from verify.evidence import (
-    COUNTED_ROLES, SCHEMA_VERSION, Evidence, claim_verdict, expected_failure_kind, number_value, to_jsonable,
+    COUNTED_ROLES, SCHEMA_VERSION, Evidence, claim_verdict, expected_failure_kind, is_probe_claim, number_value,
+    to_jsonable,
 )
 from verify.stats import CONFIDENCE, holm
 from verify.unchecked import UNCHECKED
@@ -357,7 +358,7 @@ def claim_verdicts(records: list[dict], claims: dict) -> dict[str, dict]:
     out = {}
     for cid, claim in claims.items():
         recs = by_claim.get(cid, [])
-        out[cid] = {"verdict": claim_verdict(recs, (claim.get("tested") or ["same"])[0]),
+        out[cid] = {"verdict": claim_verdict(recs, (claim.get("tested") or ["same"])[0], probe=is_probe_claim(cid)),
                     "known_failure": any(r["verdict"] in ("known_failure", "not_reproduced") for r in recs
                                          if r["role"] in COUNTED_ROLES),
                     "records": len(recs)}
