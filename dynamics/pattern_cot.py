@@ -208,12 +208,8 @@ def train_sgd_seeds(model, geom: Geometry, config: SGDConfig, seeds) -> SeedsLog
             parts.append(sample_batch(g, task, patterns, config.batch, config.l_tr, config.alpha))
             if config.steps_per_prompt == "one":
                 ks.append(torch.randint(geom.K, (config.batch,), generator=g))
-        per, _ = cot_loss(model, geom, _cat(parts), k_index=torch.cat(ks) if ks else None, per_prompt=True)
-        per_seed = per.reshape(S, -1).mean(1)
-        grads = torch.autograd.grad(per_seed.sum(), params)
-        with torch.no_grad():
-            for p, g in zip(params, grads):
-                p.sub_(config.lr * g)
+        per_seed = _seeded_sgd_step(model, geom, _cat(parts), params, config.lr, S,
+                                    k_index=torch.cat(ks) if ks else None)
         log.seconds += time.perf_counter() - t0
         log.losses.append(per_seed.detach().tolist())
         if (step % config.record_every == 0 or step == config.steps) and record(step):
@@ -245,12 +241,19 @@ def train_sgd_seeds_sampled(model, geom: Geometry, config: SGDConfig, seeds, sam
     log = SeedsLog(seeds, stopped_at=[None] * S)
     for _ in range(config.steps):
         t0 = time.perf_counter()
-        per, _ = cot_loss(model, geom, _cat([sample(g, config.batch) for g in gens]), per_prompt=True)
-        per_seed = per.reshape(S, -1).mean(1)
-        grads = torch.autograd.grad(per_seed.sum(), params)
-        with torch.no_grad():
-            for p, g in zip(params, grads):
-                p.sub_(config.lr * g)
+        per_seed = _seeded_sgd_step(model, geom, _cat([sample(g, config.batch) for g in gens]), params, config.lr, S)
         log.seconds += time.perf_counter() - t0
         log.losses.append(per_seed.detach().tolist())
     return log
+
+
+def _seeded_sgd_step(model, geom: Geometry, batch, params, lr: float, S: int, k_index=None) -> torch.Tensor:
+    """One SGD step of S seeds at once on the concatenated per-seed batches: the per-seed mean losses (S,) are
+    summed, so seed s's gradient slice is its solo gradient. Returns the per-seed losses."""
+    per, _ = cot_loss(model, geom, batch, k_index=k_index, per_prompt=True)
+    per_seed = per.reshape(S, -1).mean(1)
+    grads = torch.autograd.grad(per_seed.sum(), params)
+    with torch.no_grad():
+        for p, g in zip(params, grads):
+            p.sub_(lr * g)
+    return per_seed
