@@ -185,18 +185,19 @@ def _seeds(seeds) -> tuple[int, ...]:
 
 
 @_one_thread
-def train_backward_seeds(m: int, S: int, lr: float, steps: int, batch: int, seeds, *,
+def train_backward_seeds(m: int, S: int, lr: float, steps: int, batch: int, seeds, *, embeddings=None,
                          log_every: int = 1) -> tuple[np.ndarray, list[Trajectory]]:
-    """:func:`train_backward` (one-hot embeddings) for several seeds in one batched computation: B carries a
-    leading seed axis, and seed s draws its trees from its own generator ``manual_seed(seeds[s])``, so seed s is
-    the run ``train_backward(..., seed=seeds[s])`` up to float64 round-off (the summed loss has block-separate
-    gradients). Returns (B (s, S, S), one trajectory per seed)."""
+    """:func:`train_backward` for several seeds in one batched computation: B carries a leading seed axis, and
+    seed s draws its trees from its own generator ``manual_seed(seeds[s])``, so seed s is the run
+    ``train_backward(..., embeddings=embeddings, seed=seeds[s])`` up to float64 round-off (the summed loss has
+    block-separate gradients). Returns (B (s, d, d), one trajectory of H = A^T B A per seed)."""
     m = positive_int(m, "m", "the depth of the perfect binary trees")
     lr = positive_float(lr, "lr", "the learning rate")
     steps = positive_int(steps, "steps", "the number of SGD steps")
     seeds = _seeds(seeds)
-    A_pad = pad_embeddings(np.eye(S))
-    B = torch.zeros(len(seeds), S, S, dtype=torch.float64, requires_grad=True)
+    A = np.eye(S) if embeddings is None else np.asarray(embeddings, dtype=np.float64)
+    A_pad = pad_embeddings(A)
+    B = torch.zeros(len(seeds), A.shape[0], A.shape[0], dtype=torch.float64, requires_grad=True)
     gens = [torch.Generator().manual_seed(s) for s in seeds]
     outs = [Trajectory() for _ in seeds]
     elapsed = 0.0
@@ -205,8 +206,8 @@ def train_backward_seeds(m: int, S: int, lr: float, steps: int, batch: int, seed
         data = stack_batches([sample_backward(g, batch, m, S) for g in gens])
         loss = backward_loss(B, A_pad, data)  # (s,)
         if t % log_every == 0 or t == steps:
-            Bs = B.detach().numpy()
-            for out, H, L in zip(outs, Bs, loss.detach().numpy()):
+            Hs = A.T @ B.detach().numpy() @ A if embeddings is not None else B.detach().numpy()
+            for out, H, L in zip(outs, Hs, loss.detach().numpy()):
                 out.log(t, H11=H[0, 0], H12=H[0, 1], loss=L, **symmetric_parts(H))
         if t == steps:
             break

@@ -98,3 +98,21 @@ def test_short_training_runs_have_the_documented_shapes():
 def test_bad_input_names_the_value(call, fragment):
     with pytest.raises(ProofCheckError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
         call()
+
+
+def test_batched_backward_seeds_equal_solo_runs_with_embeddings():
+    """Seed s of train_backward_seeds is the solo train_backward run of seed s (plain SGD, the same tree stream), with
+    non-orthonormal embeddings as the assumption maps use. Tolerance 1e-10: the summed loss has block-separate
+    gradients, so the runs differ only by float64 round-off of batched products (~1e-16 per step relative to
+    |B| <= ~10, over 20 steps of a step map with Lipschitz constant ~1 at lr 1). Near miss: the seeds given in
+    another order move B by O(lr)."""
+    from constructions.tree_paths import equicorrelated
+
+    A = equicorrelated(15, 0.2)
+    Bs, trajs = dyn.train_backward_seeds(3, 15, 1.0, 20, 16, (5, 2), embeddings=A, log_every=20)
+    for s, seed in enumerate((5, 2)):
+        B, traj = dyn.train_backward(3, 15, 1.0, 20, 16, embeddings=A, seed=seed, log_every=20)
+        assert np.abs(Bs[s] - B).max() <= 1e-10
+        assert abs(trajs[s]["alpha"][-1] - traj["alpha"][-1]) <= 1e-10
+    swapped, _ = dyn.train_backward_seeds(3, 15, 1.0, 20, 16, (2, 5), embeddings=A, log_every=20)
+    assert np.abs(swapped[0] - Bs[0]).max() > 1e-3

@@ -56,13 +56,21 @@ class SoftmaxAttention(nn.Module):
         """q_i + V sum_j softmax_j(k_j^T W q_i / TEMPERATURE) k_j for keys (B, m, D) and queries (B, r, D), shared
         by the seeds or per seed (S, B, ...); returns (S, B, r, D). ``mask`` (r, m): True where key j is visible
         to query i."""
-        W, V = self.W[:, None], self.V[:, None]  # (S, 1, H, D, D): broadcast over the batch
-        k, q = keys.unsqueeze(-3), queries.unsqueeze(-3)  # a head axis
-        logits = k @ W @ q.transpose(-1, -2) / TEMPERATURE  # (S, B, H, m, r): k_j^T W_h q_i
+        S, H = self.n_seeds, self.heads
+        keys = keys.expand(S, *keys.shape[-3:]) if keys.dim() == 3 else keys  # (S, B, m, D)
+        queries = queries.expand(S, *queries.shape[-3:]) if queries.dim() == 3 else queries  # (S, B, r, D)
+        B, r, D = queries.shape[1:]
+        # W_h q_i for every head and query as columns (S, B, D, H r): one large matmul per seed, and the heads
+        # share the keys' products below (no per-head copies of the keys)
+        Wq = (queries.reshape(S, 1, B * r, D) @ self.W.transpose(-1, -2)).reshape(S, H, B, r, D)
+        Wq = Wq.permute(0, 2, 4, 1, 3).reshape(S, B, D, H * r)
+        logits = keys @ Wq / TEMPERATURE  # (S, B, m, H r): k_j^T W_h q_i
         if mask is not None:
-            logits = logits.masked_fill(~mask.transpose(-1, -2), float("-inf"))
+            logits = logits.masked_fill(~mask.transpose(-1, -2).repeat(1, H), float("-inf"))
         p = torch.softmax(logits, dim=-2)
-        return queries + ((p.transpose(-1, -2) @ k) @ V.transpose(-1, -2)).sum(-3)
+        mixed = (p.transpose(-1, -2) @ keys).reshape(S, B, H, r, D)  # sum_j p_ji k_j per head
+        mixed = mixed.permute(0, 2, 1, 3, 4).reshape(S, H, B * r, D)
+        return queries + (mixed @ self.V.transpose(-1, -2)).sum(1).reshape(S, B, r, D)
 
 
 def _data_columns(X: torch.Tensor, w_star: torch.Tensor) -> torch.Tensor:
