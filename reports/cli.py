@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def list_claims() -> str:
-    """One line per claim, grouped by paper: 'claim id  title  [provenance]'."""
+    """One line per claim, grouped by paper: 'claim id  title  [provenance]' (the title as plain text)."""
     from verify import claims
 
     papers, table = claims.papers(), claims.claims()
@@ -113,7 +113,8 @@ def list_claims() -> str:
     lines = []
     for pid, paper in papers.items():
         lines.append(f"{pid}: {paper.title}")
-        lines += [f"  {cid:<{width}}  {c.title}  [{c.provenance}]" for cid, c in table.items() if c.paper == pid]
+        lines += [f"  {cid:<{width}}  {claims.plain_text(c.title)}  [{c.provenance}]"
+                  for cid, c in table.items() if c.paper == pid]
     return "\n".join(lines)
 
 

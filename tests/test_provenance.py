@@ -30,8 +30,9 @@ README = DOCS / "README.md"
 
 # A tag opens a bracket that does not follow a word, bracket or parenthesis (so x[None], E[SMS], list[Path] are
 # not tags) and ends at "]", or inside a located bracket such as [P-2603 eq. A.1], [S-ICLR p.9; P] or
-# [P-2603, their eq. 3.2]; math such as [X, x_q] or [V31 S u_x + ...] is not a tag.
-TAG = re.compile(r"(?<![\w\]\)])\[([A-Z?][A-Za-z0-9?-]*)(?=\]|;|,? (?:p\.|pp\.|eq\.|their|gives|Lemma))")
+# [P-2603, their eq. 3.2]; math such as [X, x_q] or [V31 S u_x + ...] is not a tag. In a claim's title or
+# statement (Typst markup) a tag is escaped: \[NF\].
+TAG = re.compile(r"(?<![\w\]\)])\[([A-Z?][A-Za-z0-9?-]*)(?=\\?\]|;|,? (?:p\.|pp\.|eq\.|their|gives|Lemma))")
 # Bracketed math notation that looks like a tag: the label set [S] = {1..S} and the step set [K] = {1..K}.
 NOTATION = {"S", "K"}
 DEFINED = re.compile(r"^\| \*\*\[([^\]]+)\]\*\*", re.M)

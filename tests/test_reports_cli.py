@@ -228,7 +228,7 @@ def test_list_and_version():
     rows = {line.split()[0]: line for line in listed.stdout.splitlines() if line.startswith("  ")}
     assert set(rows) == set(claims.claims())
     for cid, claim in claims.claims().items():
-        assert claim.title in rows[cid]
+        assert claims.plain_text(claim.title) in rows[cid] and "$" not in rows[cid]
     version = run_cli("--version")
     assert version.returncode == 0 and version.stdout.strip().startswith("cot-proofcheck 0.")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import importlib
 import pkgutil
+import re
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -33,7 +34,9 @@ class Paper:
 class Claim:
     """One checkable statement.
 
-    ``formula`` is plain text (Markdown report); ``formula_typst`` is Typst math (PDF report).
+    ``formula`` is plain text; ``formula_typst`` is Typst math (the PDF typesets it, pandoc turns it into LaTeX
+    for the Markdown). ``title`` and ``statement`` are Typst markup: prose with inline math ``$...$``, and
+    ``# * _ @ < > ` \\ [ ]`` outside math escaped with a backslash (``plain_text`` gives them for a console).
     ``provenance``: ``paper`` (read in the paper or a close restatement), ``derived`` (follows from the
     paper's setup by a derivation this suite checks), ``reconstructed`` (a stand-in for a statement not
     known exactly). ``notes`` says what is reconstructed and which constants are re-pinnable.
@@ -66,6 +69,17 @@ class Claim:
         out["paper"] = self.paper
         out["sources"] = list(self.sources)
         return out
+
+
+# Inline math in a title or statement: $...$ (an escaped \$ is a dollar sign).
+INLINE_MATH = re.compile(r"(?<!\\)\$(.*?)(?<!\\)\$", re.S)
+
+
+def plain_text(markup: str) -> str:
+    """A title or statement as plain text: ``$`` delimiters, the quotes of text in math and backslash escapes
+    dropped (``'no-CoT loss is $Theta(d^2\\/n)$'`` -> ``'no-CoT loss is Theta(d^2/n)'``)."""
+    text = INLINE_MATH.sub(lambda m: m.group(1).replace('"', ""), markup)
+    return re.sub(r"\\(.)", r"\1", text)
 
 
 @lru_cache(maxsize=None)

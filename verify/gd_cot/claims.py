@@ -14,13 +14,13 @@ CLAIMS = [
     Claim(
         id="gd_cot.theorem3_2",
         title="Theorem 3.2 (CoT construction implements multi-step GD)",
-        statement=("The sparse LSA with V31 = -eta I, W13 = I, W24 = -1, rolled out autoregressively on the "
-                   "growing Z (whole last column appended, no mask), reproduces the GD iterates; "
-                   "w_k - w* = -(I - eta S)^k w*."),
+        statement=("The sparse LSA with $V_31 = -eta I$, $W_13 = I$, $W_24 = -1$, rolled out autoregressively on "
+                   "the growing $Z$ (whole last column appended, no mask), reproduces the GD iterates; $w_k - w^* = "
+                   "-(I - eta S)^k w^*$."),
         provenance="derived",
         formula=("f_LSA(Z_i)[:, -1] = (0, 0, w_i + A S (B w_i - w*), 1);  A = -eta I, B = I  =>  "
                  "w_(i+1) = w_i - eta S (w_i - w*),  w_k - w* = -(I - eta S)^k w*"),
-        formula_typst=("f_\"LSA\"(Z_i)_(:, -1) = (0, 0, hat(w)_i + A S (B hat(w)_i - w^*), 1), quad "
+        formula_typst=("f_\"LSA\" (Z_i)_(:, -1) = (0, 0, hat(w)_i + A S (B hat(w)_i - w^*), 1), quad "
                        "hat(w)_(i+1) = hat(w)_i - eta S (hat(w)_i - w^*), quad "
                        "hat(w)_k - w^* = -(I - eta S)^k w^*"),
         notes=("Block pattern from the paper's Lemma C.2 as quoted by arXiv 2603.01293 [P-2603]; the nonzero values "
@@ -32,8 +32,9 @@ CLAIMS = [
     Claim(
         id="gd_cot.theorem3_1",
         title="Theorem 3.1 (without CoT the optimum is one GD step)",
-        statement=("Without CoT, the global minimiser of the one-layer LSA (dense V, W, one pass from Z_0, trained "
-                   "on w*) outputs one GD step from 0 with eta* = n/(n+d+1); general Sigma: M* = Gamma^-1."),
+        statement=("Without CoT, the global minimiser of the one-layer LSA (dense $V$, $W$, one pass from $Z_0$, "
+                   r"trained on $w^*$) outputs one GD step from 0 with $eta^* = n\/(n+d+1)$; general $Sigma$: $M^* "
+                   "= Gamma^(-1)$."),
         provenance="derived",
         formula=("w_hat = M S w* + (even in w*);  L(eta) = (1/2) E||(eta S - I) w*||^2 = (1/2)[d (1-eta)^2 + "
                  "eta^2 d (d+1)/n];  eta* = n/(n+d+1);  min L = d(d+1) / (2 (n+d+1));  "
@@ -48,9 +49,9 @@ CLAIMS = [
     ),
     Claim(
         id="gd_cot.corollary3_1",
-        title="Corollary 3.1 (no-CoT loss is Theta(d^2/n))",
-        statement=("The no-CoT minimum squared error d(d+1)/(n+d+1) is Theta(d^2/n): d^2/(2n) <= d(d+1)/(n+d+1) "
-                   "<= 2 d^2/n for n >= d+1; trained no-CoT models track it."),
+        title=r"Corollary 3.1 (no-CoT loss is $Theta(d^2\/n)$)",
+        statement=(r"The no-CoT minimum squared error $d(d+1)\/(n+d+1)$ is $Theta(d^2\/n)$: $d^2\/(2n) <= "
+                   r"d(d+1)\/(n+d+1) <= 2 d^2\/n$ for $n >= d+1$; trained no-CoT models track it."),
         provenance="derived",
         formula="d^2/(2n) <= d(d+1)/(n+d+1) <= 2 d^2/n   for n >= d+1, d >= 1  (squared error, no 1/2)",
         formula_typst="(d^2)/(2n) <= (d(d+1))/(n+d+1) <= (2 d^2)/n, quad n >= d+1",
@@ -64,9 +65,9 @@ CLAIMS = [
     Claim(
         id="gd_cot.lemmaC_2",
         title="Lemma C.2 (CoT gradient flow keeps the sparse pattern)",
-        statement=("At every point with V nonzero only in V31 and W only in W13, with W24 held at -1, the "
-                   "population gradient of the teacher-forced CoT loss is zero outside those blocks, so gradient "
-                   "flow on (V31, W13) started there stays there."),
+        statement=("At every point with $V$ nonzero only in $V_31$ and $W$ only in $W_13$, with $W_24$ held at "
+                   "$-1$, the population gradient of the teacher-forced CoT loss is zero outside those blocks, so "
+                   "gradient flow on $(V_31, W_13)$ started there stays there."),
         provenance="paper",
         formula=("V = V31 (w-rows, x-cols), W = W13 (x-rows, w-cols) + W24 (y-row, const-col)  =>  "
                  "E[dL/dV]_off = 0, E[dL/dW]_off = 0"),
@@ -83,10 +84,10 @@ CLAIMS = [
     Claim(
         id="gd_cot.theorem4_1",
         title="Theorem 4.1 (global convergence of the CoT gradient flow, two stages)",
-        statement=("From a small initialisation with V31(0), W13(0) sharing eigenvectors and eigenvalues "
-                   "(reconstructed Assumption 4.1), gradient flow on the population CoT loss converges to "
-                   "(V31, W13) = (-eta I, I) with loss 0; V31 moves first while W13 stays near its start, then W13 "
-                   "grows; for k = 1, W13 is not determined."),
+        statement=("From a small initialisation with $V_31(0)$, $W_13(0)$ sharing eigenvectors and eigenvalues "
+                   "(reconstructed Assumption 4.1), gradient flow on the population CoT loss converges to $(V_31, "
+                   "W_13) = (-eta I, I)$ with loss 0; $V_31$ moves first while $W_13$ stays near its start, then "
+                   "$W_13$ grows; for $k = 1$, $W_13$ is not determined."),
         provenance="reconstructed",
         formula=("L(A, B) = (1/2) sum_(i<k) E||A S K_i - eta S P^i||_F^2, K_i = (B - I) - B P^i, P = I - eta S;  "
                  "dA/dt = -grad_A L, dB/dt = -grad_B L;  (A, B) -> (-eta I, I);  "
@@ -107,9 +108,9 @@ CLAIMS = [
     Claim(
         id="gd_cot.figure1",
         title="Figure 1 (dense LSA trained with CoT learns the sparse construction)",
-        statement=("Dense V, W trained on the CoT loss from random init end with every entry near 0 except the "
-                   "highlighted blocks V31, W13 and W24 (the caption), and the learned blocks equal (-eta I, I, -1) "
-                   "up to the scale symmetry."),
+        statement=("Dense $V$, $W$ trained on the CoT loss from random init end with every entry near 0 except the "
+                   "highlighted blocks $V_31$, $W_13$ and $W_24$ (the caption), and the learned blocks equal $(-eta "
+                   "I, I, -1)$ up to the scale symmetry."),
         provenance="paper",
         formula=("share = ||off-pattern entries||_F^2 / ||all identifiable entries||_F^2;  "
                  "V31 * (-W24) -> -eta I,  W13 / (-W24) -> I"),
@@ -126,9 +127,9 @@ CLAIMS = [
     Claim(
         id="gd_cot.figure2",
         title="Figure 2 (evaluation loss: CoT far below the no-CoT floor)",
-        statement=("The evaluation loss of the autoregressive CoT rollout converges to near zero (already at "
-                   "k = 10) while the no-CoT loss plateaus at the Theorem 3.1 value d(d+1)/(2(n+d+1)); the final CoT "
-                   "loss decreases with k."),
+        statement=("The evaluation loss of the autoregressive CoT rollout converges to near zero (already at $k = "
+                   r"10$) while the no-CoT loss plateaus at the Theorem 3.1 value $d(d+1)\/(2(n+d+1))$; the final "
+                   "CoT loss decreases with $k$."),
         provenance="paper",
         formula=("L_eval = (1/2) E||w_k - w*||^2 -> (1/2) E tr (I - eta S)^(2k)  vs  "
                  "L_noCoT* = d (d+1) / (2 (n+d+1))"),
@@ -142,9 +143,10 @@ CLAIMS = [
     Claim(
         id="gd_cot.theorem4_2",
         title="Theorem 4.2 (out-of-distribution evaluation)",
-        statement=("At the trained solution, on x ~ N(0, Sigma) with spec(Sigma) well inside (0, 2/eta), the CoT "
-                   "evaluation loss is (1/2) E tr (I - eta S)^(2k), E S = Sigma, and goes to 0 with k with high "
-                   "probability; the no-CoT optimum's OOD loss stays bounded away from 0."),
+        statement=('At the trained solution, on $x tilde.op cal(N)(0, Sigma)$ with $op("spec")(Sigma)$ well inside '
+                   r"$(0, 2\/eta)$, the CoT evaluation loss is $(1\/2) EE tr (I - eta S)^(2k)$, $EE S = Sigma$, and "
+                   "goes to 0 with $k$ with high probability; the no-CoT optimum's OOD loss stays bounded away from "
+                   "0."),
         provenance="reconstructed",
         formula=("L_eval^Sigma = (1/2) E tr (I - eta S)^(2k);  no CoT: (1/2)[||I - eta* Sigma||_F^2 + "
                  "(eta*^2 / n)(tr Sigma^2 + (tr Sigma)^2)]"),
@@ -159,8 +161,8 @@ CLAIMS = [
     ),
     Claim(
         id="gd_cot.figure3",
-        title="Figure 3 (OOD loss of CoT-trained models for k = 10..40)",
-        statement=("The OOD evaluation loss of CoT-trained models goes to near zero for k = 10, 20, 30, 40 when "
+        title="Figure 3 (OOD loss of CoT-trained models for $k = 10, ..., 40$)",
+        statement=("The OOD evaluation loss of CoT-trained models goes to near zero for $k = 10, 20, 30, 40$ when "
                    "the covariance spectrum lies in the interval."),
         provenance="paper",
         formula="L_eval^Sigma(k) = (1/2) E tr (I - eta S)^(2k),  k = 10, 20, 30, 40",
@@ -180,10 +182,10 @@ CLAIMS = [
     Claim(
         id="gd_cot.theorem4_3",
         title="Theorem 4.3 (looped transformers beat one layer on in-context regression)",
-        statement=("One LSA layer applied L times (weights shared) to in-context linear regression with a query, "
-                   "no CoT tokens, reaches a loss that falls with L, below the single-layer optimum; reconstructed "
-                   "as: the trained looped model reaches the optimum of its own parameter class, which symmetry "
-                   "reduces to V = diag(p I, q), W = diag(I, e)."),
+        statement=("One LSA layer applied $L$ times (weights shared) to in-context linear regression with a query, "
+                   "no CoT tokens, reaches a loss that falls with $L$, below the single-layer optimum; "
+                   "reconstructed as: the trained looped model reaches the optimum of its own parameter class, "
+                   'which symmetry reduces to $V = op("diag")(p I, q)$, $W = op("diag")(I, e)$.'),
         provenance="reconstructed",
         formula=("every column moves by T_l = I + V G_l W / n; at e = 0: y_hat - y_q = -x_q^T r(S) w*, r = 1 + q lam "
                  "sum_{l<L} h_l f_l, s_{l+1} = (1+p s_l)^2 s_l, f_{l+1} = (1+p s_l)(1+q s_l) f_l, h_{l+1} = (1+p s_l) "

@@ -25,9 +25,11 @@ _SETUP = ("Setup reconstructed [I]: TRR patterns e_1..e_M, TSR patterns orthonor
 CLAIMS = [
     Claim(
         id="pattern_cot.theorem1",
-        title="Theorem 1 (training: l_tr = Omega(1/alpha), T = Theta(alpha^-2 K^3 + MK(1/alpha + 1/eps)))",
-        statement=("With balanced TRR patterns, l_tr >= Omega(1/alpha) context examples and SGD, the population CoT "
-                   "loss reaches O(eps); the iterations needed grow no faster in 1/alpha and K than the stated T."),
+        title=(r'Theorem 1 (training: $l_"tr" = Omega(1\/alpha)$, $T = Theta(alpha^(-2) K^3 + M K (1\/alpha + '
+               r"1\/epsilon))$)"),
+        statement=(r'With balanced TRR patterns, $l_"tr" >= Omega(1\/alpha)$ context examples and SGD, the '
+                   r"population CoT loss reaches $O(epsilon)$; the iterations needed grow no faster in $1\/alpha$ "
+                   "and $K$ than the stated $T$."),
         provenance="reconstructed",
         formula=("l_tr >= C/alpha,  B >= C/eps^2,  T = C1 alpha^-2 K^3 + C2 M K/alpha + C3 M K/eps  =>  "
                  "loss <= O(eps);  local slope of T: 0..2 in 1/alpha, 1..3 in K"),
@@ -50,9 +52,9 @@ CLAIMS = [
     Claim(
         id="pattern_cot.proposition1",
         title="Proposition 1 (attention concentrates on same-step, same-pattern columns)",
-        statement=("After training, at step k the attention mass on columns at the same step whose input half has the "
-                   "query's current pattern dominates (the authors' figure: about 0.94), so the correct pattern has "
-                   "the largest weight in F and greedy decoding is correct."),
+        statement=("After training, at step $k$ the attention mass on columns at the same step whose input half has "
+                   "the query's current pattern dominates (the figure by the authors: about 0.94), so the correct "
+                   "pattern has the largest weight in $F$ and greedy decoding is correct."),
         provenance="reconstructed",
         formula=("sum_{i: same step, same pattern} attn_i >= 1 - small;  mass > 1/2 and W_V = [0 I], orthonormal "
                  "patterns  =>  argmin_u ||F - u|| = correct pattern"),
@@ -79,15 +81,17 @@ CLAIMS = [
     ),
     Claim(
         id="pattern_cot.theorem2",
-        title="Theorem 2 (CoT generalisation with noisy, partly wrong examples: l_ts = Omega((alpha' tau rho)^-2))",
-        statement=("With TSR patterns in span{TRR} and l_ts >= Omega((alpha' tau rho)^-2) noisy test examples drawn "
-                   "from step-wise transition matrices whose correct entries are the row maxima, the CoT error is 0 "
-                   "w.h.p.; it falls with l_ts, faster for larger alpha', tau, rho, without Condition 1."),
+        title=('Theorem 2 (CoT generalisation with noisy, partly wrong examples: $l_"ts" = Omega((alpha\' tau '
+               "rho)^(-2))$)"),
+        statement=('With TSR patterns in $"span"("TRR")$ and $l_"ts" >= Omega((alpha\' tau rho)^(-2))$ noisy test '
+                   "examples drawn from step-wise transition matrices whose correct entries are the row maxima, the "
+                   'CoT error is 0 w.h.p.; it falls with $l_"ts"$, faster for larger $alpha\'$, $tau$, $rho$, '
+                   "without Condition 1."),
         provenance="reconstructed",
         formula=("l_ts >= C (alpha' tau rho)^-2  =>  R_CoT = 0 w.h.p.;  oracle [D]: R_CoT <= (1/M') sum_a sum_k "
                  "(M'-1) (1 - pi_k (1 - exp(-g_k^2/2)))^(alpha' l)"),
         formula_typst=("l_(t s) >= C (alpha' tau rho)^(-2) arrow.r.double R_(\"CoT\") = 0, quad "
-                       "R_(\"CoT\") <= 1/M' sum_a sum_k (M'-1)(1 - pi_k (1 - e^(-g_k^2 \\/ 2)))^(alpha' l)"),
+                       "R_(\"CoT\") <= 1/(M') sum_a sum_k (M'-1)(1 - pi_k (1 - e^(-g_k^2 \\/ 2)))^(alpha' l)"),
         notes=(_SETUP + "rho's formula is [NF]: normalised gap (correct - best wrong)/correct [I]; tau is the most "
                "probable trajectory [I]. The hard-attention oracle and its Hoeffding bound are derived here [D]. "
                "The exponent -2 is checked in the gap (rho) direction against the CLT band; in alpha' and tau the "
@@ -104,15 +108,16 @@ CLAIMS = [
     Claim(
         id="pattern_cot.theorem3",
         title="Theorem 3 (ICL fails without Condition 1, succeeds with it; CoT succeeds on the same task)",
-        statement=("When Condition 1 fails the ICL error stays >= Omega(1) for every l_ts while CoT succeeds; when it "
-                   "holds and l_ts >= Omega((alpha' tau_o rho_o)^-2) the ICL error is 0 w.h.p. The authors' example "
-                   "A1 = [[0.6,0.4],[0.4,0.6]], A2 = [[0.4,0.6],[0.8,0.2]] gives B = A1 A2 = "
-                   "[[14/25,11/25],[16/25,9/25]], tau = 9/25, tau_o = 14/25 and violates Condition 1."),
+        statement=('When Condition 1 fails the ICL error stays $>= Omega(1)$ for every $l_"ts"$ while CoT succeeds; '
+                   'when it holds and $l_"ts" >= Omega((alpha\' tau_o rho_o)^(-2))$ the ICL error is 0 w.h.p. The '
+                   "example by the authors, $A_1 = [[0.6, 0.4], [0.4, 0.6]]$, $A_2 = [[0.4, 0.6], [0.8, 0.2]]$, "
+                   r"gives $B = A_1 A_2 = [[14\/25, 11\/25], [16\/25, 9\/25]]$, $tau = 9\/25$, $tau_o = 14\/25$ and "
+                   "violates Condition 1."),
         provenance="derived",
         formula=("B = A_1 ... A_K;  Cond1: argmax_b B[a,b] = c(a) for all a;  not Cond1 => R_ICL >= #bad rows/(2M') "
                  "for every l;  Cond1 => |R_ICL| <= (1/M') sum_a (M'-1) exp(-alpha' l g_a^2/2)"),
         formula_typst=("B = A_1 A_2 dots.c A_K, quad not \"Cond1\" arrow.r.double R_(\"ICL\") >= (\"#bad rows\")/(2 M'), "
-                       "quad \"Cond1\" arrow.r.double R_(\"ICL\") <= 1/M' sum_a (M'-1) e^(-alpha' l g_a^2 \\/ 2)"),
+                       "quad \"Cond1\" arrow.r.double R_(\"ICL\") <= 1/(M') sum_a (M'-1) e^(-alpha' l g_a^2 \\/ 2)"),
         notes=("The worked example and Condition 1 are from the authors' slides [S-ICLR]; the floor and the Hoeffding "
                "bound are derived here for the hard-attention oracle [D]; the trained model is measured against them. "
                "rho_o is the normalised gap of B at the correct final pattern (negative when Condition 1 fails)."),
@@ -126,7 +131,7 @@ CLAIMS = [
     Claim(
         id="pattern_cot.figure9",
         title="Figure 9 (slides numbering): CoT vs ICL against the number of test examples",
-        statement=("The CoT error and the ICL error with Condition 1 fall as l_ts grows; the ICL error without "
+        statement=('The CoT error and the ICL error with Condition 1 fall as $l_"ts"$ grows; the ICL error without '
                    "Condition 1 stays flat at a high level (about 0.6-0.7 in the figure)."),
         provenance="paper",
         formula="R_CoT(l) and R_ICL,Cond1(l) decrease in l;  R_ICL,no Cond1(l) >= floor > 0 for all l",
@@ -185,9 +190,9 @@ CLAIMS = [
     Claim(
         id="pattern_cot.probe_overlap",
         title="Probe (beyond the paper): nearly orthogonal test patterns",
-        statement=("Beyond the paper: test patterns with pairwise overlap eps instead of orthonormal ones. Greedy "
-                   "decoding of a convex mix of patterns is unchanged by a uniform overlap; the trained model's CoT "
-                   "error is measured as the overlap grows."),
+        statement=("Beyond the paper: test patterns with pairwise overlap $epsilon$ instead of orthonormal ones. "
+                   "Greedy decoding of a convex mix of patterns is unchanged by a uniform overlap; the trained "
+                   "model's CoT error is measured as the overlap grows."),
         provenance="reconstructed",
         formula=("<mu'_a, mu'_b> = eps (a != b):  argmin_u ||sum_j w_j mu'_j - u|| = argmax_j w_j;  R_CoT(eps) "
                  "measured"),
@@ -201,8 +206,8 @@ CLAIMS = [
     Claim(
         id="pattern_cot.probe_three_layer",
         title="Probe (beyond the paper): per-layer heads of the 3-layer model on test prompts",
-        statement=("Beyond the paper: on noisy TSR test prompts, does every layer of the trained 3-layer model have a "
-                   "head whose same-pattern, same-step mass exceeds 1/2, and does the model's CoT succeed?"),
+        statement=("Beyond the paper: on noisy TSR test prompts, does every layer of the trained 3-layer model have "
+                   r"a head whose same-pattern, same-step mass exceeds $1\/2$, and does the model's CoT succeed?"),
         provenance="reconstructed",
         formula="per layer: max_h mass_h(same pattern, same step) on test prompts;  R_CoT of the 3-layer model",
         formula_typst="max_h m_(ell, h)(\"same, same\") \"on test prompts\"",
@@ -215,10 +220,10 @@ CLAIMS = [
     ),
     Claim(
         id="pattern_cot.theorem2_span",
-        title="Theorem 2, hypothesis (1): test patterns only partly in span{TRR}",
-        statement=("Each TSR pattern has a non-trivial component in span{TRR} [S-ICLR] (v1 and the poster: it lies in "
-                   "the span); then the CoT error is 0 w.h.p. once l_ts is large enough. Here the test patterns have "
-                   "in-span fraction f = ||P_TRR mu'||^2 in (0, 1]."),
+        title='Theorem 2, hypothesis (1): test patterns only partly in $"span"("TRR")$',
+        statement=(r'Each TSR pattern has a non-trivial component in $"span"("TRR")$ \[S-ICLR\] (v1 and the poster: '
+                   'it lies in the span); then the CoT error is 0 w.h.p. once $l_"ts"$ is large enough. Here the '
+                   'test patterns have in-span fraction $f = norm(P_"TRR" mu\')^2 in (0, 1]$.'),
         provenance="reconstructed",
         formula="mu'_a = sqrt(f) r_a + sqrt(1 - f) e_a,  r_a in span{TRR}, e_a outside span{TRR} and the encodings",
         formula_typst="mu'_a = sqrt(f) r_a + sqrt(1 - f) e_a, quad r_a in \"span\"{mu_j}, quad e_a perp \"span\"{mu_j}",
@@ -236,9 +241,9 @@ CLAIMS = [
     Claim(
         id="pattern_cot.theorem2_noise",
         title="Theorem 2 over the test-noise magnitude",
-        statement=("Test tokens are TSR patterns plus bounded noise (magnitude [NF]); the CoT error is 0 w.h.p. once "
-                   "l_ts is large enough. Here the noise norm is swept from 0 to 0.7 (half the pattern distance is "
-                   "0.707)."),
+        statement=(r"Test tokens are TSR patterns plus bounded noise (magnitude \[NF\]); the CoT error is 0 w.h.p. "
+                   'once $l_"ts"$ is large enough. Here the noise norm is swept from 0 to 0.7 (half the pattern '
+                   "distance is 0.707)."),
         provenance="reconstructed",
         formula="token = mu'_a + sigma xi / ||xi||,  sigma in [0, 0.7];  R_CoT(trained) <= R_CoT(oracle) + 0.05",
         formula_typst="x = mu'_a + sigma xi / norm(xi), quad R_(\"CoT\")^(\"trained\") <= R_(\"CoT\")^(\"oracle\") + 0.05",
@@ -254,9 +259,9 @@ CLAIMS = [
     Claim(
         id="pattern_cot.theorem1_balance",
         title="Theorem 1, hypothesis 1 (balanced patterns) violated: unbalanced training patterns",
-        statement=("Theorem 1 assumes every TRR pattern equally likely at every step and in each batch. Trained with "
-                   "rare patterns (weight r < 1 at every step), does the loss still reach eps within the balanced "
-                   "run's iterations, on average and on the rare patterns?"),
+        statement=("Theorem 1 assumes every TRR pattern equally likely at every step and in each batch. Trained "
+                   "with rare patterns (weight $r < 1$ at every step), does the loss still reach $epsilon$ within "
+                   "the balanced run's iterations, on average and on the rare patterns?"),
         provenance="reconstructed",
         formula="P(pattern j) proportional to w_j (1 common, r rare) at every step;  loss on rare-class queries vs eps",
         formula_typst="P(j) prop w_j, quad w_j in {1, r}, quad cal(L)_(\"rare\") \" vs \" epsilon",
@@ -274,9 +279,10 @@ CLAIMS = [
     ),
     Claim(
         id="pattern_cot.theorem1_batch",
-        title="Theorem 1, hypothesis 4: batch size B >= Omega(eps^-2)",
-        statement=("With B >= Omega(eps^-2) (and the stated T) the population loss is O(eps). Read as a trend at fixed "
-                   "iterations: the part of the loss due to the batch falls at least like B^(-1/2)."),
+        title="Theorem 1, hypothesis 4: batch size $B >= Omega(epsilon^(-2))$",
+        statement=("With $B >= Omega(epsilon^(-2))$ (and the stated $T$) the population loss is $O(epsilon)$. Read "
+                   "as a trend at fixed iterations: the part of the loss due to the batch falls at least like "
+                   r"$B^(-1\/2)$."),
         provenance="reconstructed",
         formula=("excess(B) = L(B) - L(B_ref) <= C B^(-1/2) (Theorem 1's trend);  first-order SGD noise: excess ~ c/B "
                  "[D]"),

@@ -23,10 +23,10 @@ CLAIMS = [
     Claim(
         id="tree_paths.theorem1",
         title="Theorem 1 (backward construction, one head)",
-        statement=("With H = A^T B A = c I (B* = c A A^T, orthonormal A), the one-layer single-head model outputs the "
-                   "next node of the goal-to-root path at every step, with per-step error <= 2(N-1)/(e^c + N - 1); "
-                   "argmax decoding is exact iff c exceeds a tree's threshold, which is <= ln(D+1) for at most D "
-                   "children (ln 2 on perfect binary trees)."),
+        statement=("With $H = A^T B A = c I$ ($B^* = c A A^T$, orthonormal $A$), the one-layer single-head model "
+                   "outputs the next node of the goal-to-root path at every step, with per-step error $<= "
+                   r"2(N-1)\/(e^c + N - 1)$; argmax decoding is exact iff $c$ exceeds a tree's threshold, which is "
+                   "$<= ln(D+1)$ for at most $D$ children ($ln 2$ on perfect binary trees)."),
         provenance="reconstructed",
         formula=("A^T B* A = c I;  ||y_hat_k - a_{v_{k+1}}||^2 = (1 - W_t)^2 + sum_{u != t} W_u^2,  "
                  "W_t = (e^c + n_t)/(e^c + N - 1);  ||y_hat_k - a_{v_{k+1}}|| <= 2(N-1)/(e^c + N - 1) < 2(N-1) e^-c;  "
@@ -43,10 +43,10 @@ CLAIMS = [
     Claim(
         id="tree_paths.theorem2",
         title="Theorem 2 (forward construction, two heads, stage flip)",
-        statement=("The two-head construction (path head U_1 = cI, V_1 = c[[-1,1],[0,-1]]; stage head U_2 = 2cI, "
-                   "V_2 = c[[1,0],[2,2]]) produces the 2m+1-step schedule with the turning point at step m+1 (root "
-                   "repeated, stage flipped to s_f); every value margin is >= c; per-step error <= 2(N-1)e^-margin; "
-                   "exact root-to-goal paths for c > ln(2 sqrt(2)(N-1))."),
+        statement=("The two-head construction (path head $U_1 = c I$, $V_1 = c [[-1, 1], [0, -1]]$; stage head $U_2 "
+                   "= 2c I$, $V_2 = c [[1, 0], [2, 2]]$) produces the $(2m+1)$-step schedule with the turning point "
+                   "at step $m+1$ (root repeated, stage flipped to $s_f$); every value margin is $>= c$; per-step "
+                   'error $<= 2(N-1) e^(-"margin")$; exact root-to-goal paths for $c > ln(2 sqrt(2) (N-1))$.'),
         provenance="reconstructed",
         formula=("logit_{l,j} = x_j^T U_l x_q + s_j^T V_l s_q;  outputs v_1..v_m, v_m (stage f), v_{m-1}..v_0;  "
                  "margin_{l,k} >= c;  ||out - target|| <= 2(N-1) e^{-margin};  exact for c > ln(2 sqrt(2) (N-1))"),
@@ -63,10 +63,11 @@ CLAIMS = [
     Claim(
         id="tree_paths.theorem3",
         title="Theorem 3 (backward training from zero)",
-        statement=("GD from B = 0 on the population MSE over random perfect binary trees stays in H = alpha I + "
-                   "beta (J - I) (permutation equivariance), with the closed-form reduced loss L(alpha, beta); the "
-                   "loss decreases, alpha grows, beta stays small and negative, H converges in direction to I, and "
-                   "minibatch SGD on the full H (S = 31, m = 4, lr 1, batch 256) follows the reduced dynamics."),
+        statement=("GD from $B = 0$ on the population MSE over random perfect binary trees stays in $H = alpha I + "
+                   "beta (J - I)$ (permutation equivariance), with the closed-form reduced loss $L(alpha, beta)$; "
+                   "the loss decreases, $alpha$ grows, $beta$ stays small and negative, $H$ converges in direction "
+                   "to $I$, and minibatch SGD on the full $H$ ($S = 31$, $m = 4$, lr 1, batch 256) follows the "
+                   "reduced dynamics."),
         provenance="reconstructed",
         formula=("L = (1/m) sum_k L_k,  L_k = 1/2 [(1 - W_t)^2 + ((2^m - 2 - k)(2e^b)^2 + k(3e^b)^2 + 1)/Z_k^2],  "
                  "Z_k = e^a + (n - 2 + k)e^b + 1,  W_t = (e^a + e^b)/Z_k;  "
@@ -85,8 +86,9 @@ CLAIMS = [
     Claim(
         id="tree_paths.theorem4",
         title="Theorem 4 (backward generalisation to unseen trees)",
-        statement=("The trained backward H decodes exact goal-to-root paths on 1024 random trees with 0-3 children "
-                   "per node and unseen label sets, with per-step error <= 2(N-1) e^{-(alpha - max(beta, 0))}."),
+        statement=("The trained backward $H$ decodes exact goal-to-root paths on 1024 random trees with 0-3 "
+                   "children per node and unseen label sets, with per-step error $<= 2(N-1) e^(-(alpha - max(beta, "
+                   "0)))$."),
         provenance="reconstructed",
         formula=("||y_hat_k - a_{v_{k+1}}|| <= 2(N_k - 1) exp(-(alpha - max(beta, 0)))  for every tree with N_k keys; "
                  "for a non-symmetric H: alpha -> min_i H_ii, beta -> max_{i != j} H_ij"),
@@ -100,9 +102,9 @@ CLAIMS = [
     Claim(
         id="tree_paths.theorem5",
         title="Theorem 5 (forward training, two heads from zero)",
-        statement=("GD from zero on the forward loss (depth-3 perfect trees, S = 25, lr 0.2, batch 256) converges "
-                   "in phases; head 1 specialises in the path (U_1 diagonal grows), head 2 in the stage (V_2 develops "
-                   "(f,b) > (b,b)); the 12 symmetric scalars describe full-matrix SGD."),
+        statement=("GD from zero on the forward loss (depth-3 perfect trees, $S = 25$, lr 0.2, batch 256) converges "
+                   "in phases; head 1 specialises in the path ($U_1$ diagonal grows), head 2 in the stage ($V_2$ "
+                   "develops $V_2[f, b] > V_2[b, b]$); the 12 symmetric scalars describe full-matrix SGD."),
         provenance="reconstructed",
         formula=("U_l = alpha_l I + beta_l (J - I), V_l free 2x2 (12 scalars);  "
                  "L = (1/(2m+1)) sum_k 1/2 (||y_hat_k - a_{t_k}||^2 + ||s_hat_k - s_{t_k}||^2);  "
@@ -121,8 +123,8 @@ CLAIMS = [
         id="tree_paths.theorem6",
         title="Theorem 6 (forward generalisation to unseen trees)",
         statement=("The trained forward model outputs exact root-to-goal paths (through the backward stage and the "
-                   "stage flip) on unseen random trees with 0-3 children per node, with per-step error "
-                   "<= 2(N-1) e^-margin for both heads."),
+                   "stage flip) on unseen random trees with 0-3 children per node, with per-step error $<= 2(N-1) "
+                   'e^(-"margin")$ for both heads.'),
         provenance="reconstructed",
         formula="exact 2m+1-step schedule on every test tree;  ||out_{l,k} - target_{l,k}|| <= 2(N_k - 1) e^{-margin_{l,k}}",
         formula_typst="norm(\"out\"_(l,k) - \"target\"_(l,k)) <= 2(N_k - 1) e^(-\"margin\"_(l,k))",
@@ -149,8 +151,8 @@ CLAIMS = [
         id="tree_paths.probe_overlap",
         title="Probe: near-orthogonal embeddings",
         statement=("Beyond the paper: the Theorem 1 construction and the trained backward model with equicorrelated "
-                   "embeddings of overlap rho; the margin bound (with the margins of A^T B A) must hold for every rho, "
-                   "and exact-path rate and error are reported as rho grows."),
+                   "embeddings of overlap $rho$; the margin bound (with the margins of $A^T B A$) must hold for "
+                   "every $rho$, and exact-path rate and error are reported as $rho$ grows."),
         provenance="derived",
         formula="||y_hat_k - a_t|| <= 2(N_k - 1) e^{-margin_k} for unit-norm embeddings;  accuracy vs rho (probe)",
         formula_typst="norm(hat(y)_k - a_t) <= 2(N_k - 1) e^(-\"margin\"_k), quad a_i^T a_j = rho",
@@ -182,8 +184,8 @@ CLAIMS = [
     Claim(
         id="tree_paths.train_size",
         title="Generalisation against the number of distinct training trees",
-        statement=("Trained on a finite set of N (perfect tree, goal) examples with the same step budget, the CoT "
-                   "backward model's wrong-path rate on unseen random trees falls as N grows (4, 16, 64, 256; "
+        statement=("Trained on a finite set of $N$ (perfect tree, goal) examples with the same step budget, the CoT "
+                   "backward model's wrong-path rate on unseen random trees falls as $N$ grows (4, 16, 64, 256; "
                    "paper profile up to 1024)."),
         provenance="reconstructed",
         formula="wrong-path rate(N_{i+1}) < wrong-path rate(N_i)  (paired on the same test trees)",
@@ -199,8 +201,8 @@ CLAIMS = [
         id="tree_paths.probe_nonperfect",
         title="Probe: training on random non-perfect trees",
         statement=("Beyond the paper: the backward model trained by SGD on fresh random non-perfect trees (0-3 "
-                   "children, n uniform in [2, 31]) instead of perfect binary trees; exact-path rates on unseen random "
-                   "and perfect trees are reported."),
+                   "children, $n$ uniform in $[2, 31]$) instead of perfect binary trees; exact-path rates on unseen "
+                   "random and perfect trees are reported."),
         provenance="derived",
         formula="exact-path rate on unseen trees (Clopper-Pearson), per seed (probe)",
         formula_typst="\"exact-path rate\"",
