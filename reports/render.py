@@ -10,6 +10,7 @@ import json
 import math
 import re
 import shutil
+import subprocess
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import jinja2
 
 from constructions.errors import ProofCheckError
+from verify.claims import INLINE_MATH, plain_text
 from verify.evidence import (
     CLAIM_VERDICT_MEANING, CLAIM_VERDICTS, COUNTED_ROLES, ROLES, SCHEMA_VERSION, VERDICTS, claim_verdict,
     is_probe_claim, number_value, record_label, to_jsonable,
@@ -338,6 +340,14 @@ def summarize(results: dict, out_dir: Path | None = None, command: str | None = 
             "warning": provenance_warning(claim),
             "formula_ok": True,
             "formula_error": None,
+            "title_ok": True,
+            "statement_ok": True,
+            "title_plain": plain_text(claim["title"]),
+            "statement_plain": plain_text(claim["statement"]),
+            "title_md": md_escape(plain_text(claim["title"])),
+            "statement_md": md_escape(plain_text(claim["statement"])),
+            "formula_latex": None,
+            "formula_md_error": "not converted (pandoc not run)",
             "checks": [_check_row(i, results["evidence"][i], out_dir) for i in by_claim[cid]],
         }
     papers: dict[str, dict] = {}
@@ -500,6 +510,19 @@ def _cell(value: Any) -> str:
     return " ".join(str(value if value is not None else "").split()).replace("|", "\\|")
 
 
+def _md_cell(markdown: Any) -> str:
+    """Markdown (pandoc's, or md_escape's) safe inside a table cell: one line, pipes not yet escaped escaped. A
+    cell turns \\| into |, so in math \\| (a norm) becomes \\Vert and | becomes \\|."""
+    text = INLINE_MATH.sub(lambda m: "$" + m.group(1).replace("\\|", "\\Vert ") + "$",
+                           " ".join(str(markdown or "").split()))
+    return re.sub(r"(?<!\\)((?:\\\\)*)\|", r"\1\\|", text)
+
+
+def md_escape(text: str) -> str:
+    """Plain text as Markdown that shows it literally (its Markdown and math characters escaped)."""
+    return re.sub(r"([\\`*_\[\]<>#|$~])", r"\\\1", text)
+
+
 def _code(value: Any) -> str:
     """Inline code, with a fence longer than any backtick run inside."""
     text = " ".join(str(value).split())
@@ -513,6 +536,8 @@ def _env() -> jinja2.Environment:
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
                              undefined=jinja2.StrictUndefined)
     env.filters["cell"] = _cell
+    env.filters["mdcell"] = _md_cell
+    env.filters["line"] = lambda v: " ".join(str(v or "").split())
     env.filters["code"] = _code
     return env
 
@@ -522,22 +547,161 @@ def render_markdown(results: dict, summary: dict) -> str:
     return _env().get_template("proof-check.md.j2").render(r=results, s=summary)
 
 
-# --- PDF (Typst) -------------------------------------------------------------------------------------
-def check_formulas(results: dict, summary: dict) -> None:
-    """Typeset each claim's formula_typst alone; mark those that fail so the PDF shows the plain text."""
+# --- math: Typst checks (PDF) and pandoc (Markdown) --------------------------------------------------
+MD_FORMAT = "gfm-tex_math_gfm+tex_math_dollars"  # GitHub Markdown, math as $...$ and $$...$$
+_TYPST_PROBE = (b'#for i in range(int(sys.inputs.n)) '
+                b'{ eval(sys.inputs.at("t" + str(i)), mode: sys.inputs.at("m" + str(i))) }')
+_SEP = "PROOFCHECKITEM"  # a paragraph between the items of the batched pandoc call
+
+
+def typst_errors(items: list[tuple[str, str]]) -> list[str | None]:
+    """Typeset each (text, mode) alone, mode 'math' or 'markup'; per item None, or why it does not typeset. One
+    compile for all, then one per item only when that fails."""
     import typst
 
-    probe = b'#eval(sys.inputs.f, mode: "math")'
-    for cid, row in summary["claims"].items():
-        formula = results["claims"][cid]["formula_typst"]
+    def compile_(chunk: list[tuple[str, str]]) -> None:
+        inputs = {"n": str(len(chunk))}
+        for i, (text, mode) in enumerate(chunk):
+            inputs[f"t{i}"], inputs[f"m{i}"] = text, mode
+        typst.compile(_TYPST_PROBE, format="pdf", sys_inputs=inputs)
+
+    def error(text: str, mode: str) -> str | None:
+        if not isinstance(text, str) or (mode == "math" and not text.strip()):
+            return "no formula_typst given" if mode == "math" else "not a string"
         try:
-            if not isinstance(formula, str) or not formula.strip():
-                raise ValueError("no formula_typst given")
-            typst.compile(probe, format="svg", sys_inputs={"f": formula})
-        except (typst.TypstError, ValueError) as exc:
-            row["formula_ok"], row["formula_error"] = False, str(exc) or type(exc).__name__
+            compile_([(text, mode)])
+        except typst.TypstError as exc:
+            return _one_line(str(exc)) or type(exc).__name__
+        return None
+
+    if all(isinstance(t, str) and (m != "math" or t.strip()) for t, m in items):
+        try:
+            compile_(items)
+            return [None] * len(items)
+        except typst.TypstError:
+            pass
+    return [error(text, mode) for text, mode in items]
 
 
+def check_formulas(results: dict, summary: dict) -> None:
+    """Typeset each claim's formula_typst (math) and its title and statement (markup) alone; mark those that
+    fail, so the PDF shows their plain text."""
+    rows = list(summary["claims"].items())
+    items = [(results["claims"][cid][key], mode) for cid, _ in rows
+             for key, mode in (("formula_typst", "math"), ("title", "markup"), ("statement", "markup"))]
+    errors = iter(typst_errors(items))
+    for _, row in rows:
+        formula, title, statement = next(errors), next(errors), next(errors)
+        row["formula_ok"], row["formula_error"] = formula is None, formula
+        row["title_ok"], row["statement_ok"] = title is None, statement is None
+
+
+def pandoc_path() -> str:
+    """The pandoc binary of the pypandoc_binary wheel (requirements.txt)."""
+    import pypandoc
+
+    return pypandoc.get_pandoc_path()
+
+
+def to_markdown(items: list[tuple[str, str]]) -> list[tuple[str | None, str | None]]:
+    """Typst to GitHub Markdown with pandoc, all items in one call: per (text, mode) either (Markdown, None), a
+    paragraph on one line for 'markup' and the LaTeX of the formula for 'math', or (None, why not). When the
+    call fails as a whole, each item is converted alone, so a bad item costs only itself."""
+    try:
+        pandoc = pandoc_path()
+    except (ImportError, OSError) as exc:
+        return [(None, f"pandoc is not available: {_one_line(str(exc))}")] * len(items)
+    try:
+        return _pandoc(pandoc, items)
+    except ProofCheckError:
+        pass
+    out = []
+    for item in items:
+        try:
+            out += _pandoc(pandoc, [item])
+        except ProofCheckError as exc:
+            out.append((None, str(exc)))
+    return out
+
+
+def _pandoc(pandoc: str, items: list[tuple[str, str]]) -> list[tuple[str | None, str | None]]:
+    doc = "\n\n".join(f"{_SEP}{i}\n\n" + (f"$ {text} $" if mode == "math" else text)
+                       for i, (text, mode) in enumerate(items))
+    try:
+        with subprocess.Popen([pandoc, "-f", "typst", "-t", MD_FORMAT, "--wrap=none"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8") as proc:
+            try:
+                stdout, stderr = proc.communicate(doc, timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ProofCheckError(f"pandoc did not run: {_one_line(str(exc))}") from None
+    if proc.returncode != 0:
+        raise ProofCheckError(f"pandoc failed: {_one_line(stderr) or f'exit status {proc.returncode}'}")
+    parts = re.split(rf"^{_SEP}(\d+)$", stdout, flags=re.M)
+    if parts[1::2] != [str(i) for i in range(len(items))] or parts[0].strip():
+        raise ProofCheckError("pandoc's output lost the item separators")
+    return [_converted(body.strip(), mode) for body, (_, mode) in zip(parts[2::2], items)]
+
+
+def _converted(body: str, mode: str) -> tuple[str | None, str | None]:
+    body = re.sub(r"\\text\{(\S[^{}]*?) \}", r"\\text{\1}", body)  # pandoc's 'l_{\text{ts }}': no trailing space
+    if mode == "math":
+        found = re.fullmatch(r"\$\$(.+)\$\$", body, re.S)
+        if not found:
+            return None, "pandoc did not read it as one formula"
+        latex = " ".join(found.group(1).split())
+        return (latex, None) if latex_balanced(latex) else (None, "pandoc's LaTeX has unbalanced braces")
+    if "\n\n" in body:
+        return None, "pandoc read it as more than one paragraph"
+    body = " ".join(body.split())
+    if len(re.findall(r"(?<!\\)\$", body)) % 2 or not all(map(latex_balanced, INLINE_MATH.findall(body))):
+        return None, "pandoc's inline math is unbalanced"
+    return body, None
+
+
+def latex_balanced(latex: str) -> bool:
+    """Non-empty, braces balanced (escaped ones aside) and as many \\left as \\right."""
+    depth = 0
+    for brace in re.sub(r"\\.", "", latex):
+        depth += {"{": 1, "}": -1}.get(brace, 0)
+        if depth < 0:
+            return False
+    return bool(latex.strip()) and depth == 0 and len(re.findall(r"\\left\b", latex)) == len(
+        re.findall(r"\\right\b", latex))
+
+
+def convert_math(results: dict, summary: dict) -> None:
+    """The Markdown of each claim's title, statement and formula, converted from Typst by pandoc in one call
+    (after check_formulas: what does not typeset is not sent). A title or statement that does not convert keeps
+    its escaped plain text; a formula keeps its plain ``formula`` and ``formula_md_error`` says why."""
+    wanted = []
+    for cid, row in summary["claims"].items():
+        claim = results["claims"][cid]
+        if row["title_ok"]:
+            wanted.append((row, "title_md", claim["title"], "markup"))
+        if row["statement_ok"]:
+            wanted.append((row, "statement_md", claim["statement"], "markup"))
+        if row["formula_ok"]:
+            wanted.append((row, "formula_latex", claim["formula_typst"], "math"))
+        else:
+            row["formula_md_error"] = f"it does not typeset: {row['formula_error']}"
+    converted = to_markdown([(text, mode) for _, _, text, mode in wanted])
+    for (row, key, _, _), (markdown, why) in zip(wanted, converted):
+        if markdown is not None:
+            row[key] = markdown
+        if key == "formula_latex":
+            row["formula_md_error"] = why
+
+
+def _one_line(text: str, width: int = 200) -> str:
+    """An error message on one line of at most ``width`` characters (pandoc's position in its input dropped)."""
+    line = re.sub(r"^\(line \d+, column \d+\):\s*", "", " ".join(str(text).split()))
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+# --- PDF (Typst) -------------------------------------------------------------------------------------
 def write_pdf(out_dir: Path) -> Path:
     """Compile proof-check.typ (a copy of templates/report.typ) in ``out_dir`` to proof-check.pdf."""
     import typst
@@ -556,6 +720,7 @@ def write_report(out_dir: str | Path, command: str | None = None) -> dict:
     results = load_results(out_dir / "results.json")
     summary = summarize(results, out_dir, command)
     check_formulas(results, summary)
+    convert_math(results, summary)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False))
     (out_dir / "proof-check.md").write_text(render_markdown(results, summary))
     write_pdf(out_dir)

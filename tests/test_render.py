@@ -174,7 +174,7 @@ def test_markdown_has_summary_sections_and_figures(rendered):
     for cid in ("demo.theorem1", "demo.lemma2", "demo.corollary3"):
         assert f"### `{cid}`" in md
     assert "demo.unrun4" not in md  # a claim without evidence is not shown
-    assert "```text\neta* = n/(n+d+1)\n```" in md
+    assert "$$\n\\eta^{\\ast} = \\frac{n}{n + d + 1}\n$$" in md and "```text" not in md  # pandoc's LaTeX
     assert "> **Warning.** Reconstructed, not read in the paper: the constant 1 in n+d+1 is re-pinnable" in md
     assert "exceeds the bound 0.25" in md and "test_eta_fail reason" in md
     assert "## What the suite does not check" in md and "- The rate of Theorem 9. *Why not:* not known." in md
