@@ -1,6 +1,7 @@
 """``python -m reports``: run the claim checks under pytest, render the report, swap it into place.
 
 Sub-commands: ``python -m reports diff OLD NEW`` compares two results.json files (reports/diff.py);
+``python -m reports merge OUT SHARD...`` merges the results of shard runs (reports/merge.py);
 ``--list`` prints the claim ids with their titles; ``--version`` the suite's version.
 
 Exit status: 0 report written and every claim passes (or is skipped); 1 report written but some claim
@@ -81,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         from reports import diff
 
         return diff.main(argv[1:])
+    if argv[:1] == ["merge"]:
+        from reports import merge
+
+        return merge.main(argv[1:])
     args = _parser().parse_args(argv)  # argparse prints usage + one error line and exits 2
     if args.list:
         print(list_claims())

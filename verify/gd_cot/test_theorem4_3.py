@@ -44,9 +44,10 @@ BELOW_TOL = 0.02
 
 def _profile_sizes(profile: str):
     """(seeds, steps, batch, lr, eval tasks) per profile. lr = 1e-2: at 2e-2 seed 0 stalls at the single-layer
-    loss (~1.13); at 3000 steps one seed was still 28% above the optimum, hence 12000 steps."""
+    loss (~1.13); at 3000 steps one seed was still 28% above the optimum, hence 12000 steps. Paper: at 12000 steps
+    seed 3 was still 9.4% above it (the other seven within +-0.1%), at 20000 steps 1.1% below (measured)."""
     if profile == "paper":
-        return tuple(range(8)), 12000, 256, 1e-2, 400_000
+        return tuple(range(8)), 20000, 256, 1e-2, 400_000
     return (0, 1, 2), 12000, 256, 1e-2, 100_000
 
 
@@ -109,20 +110,22 @@ def test_dense_gradient_at_reduced_optimum(evidence, profile):
     tasks = 100_000 if profile == "quick" else 400_000
     chunks = 50
     evidence.describe("Monte Carlo (chunked, t over chunks): at the exact e = 0 optimum (L = 2) the gradient of the "
-                      "dense looped loss in all 72 entries of (V, W) is zero within its statistical error (two-sided "
-                      "t, Bonferroni over 72 entries at 99%); this is the symmetry reduction's first-order check. The "
-                      "W_yy entry (e) is reported separately: it is not zero by parity", n=N, d=D, loops=2,
-                      tasks=tasks, chunks=chunks)
+                      "dense looped loss in the 71 entries of (V, W) other than W_yy is zero within its statistical "
+                      "error (two-sided t, Bonferroni over 71 entries at 99%); this is the symmetry reduction's "
+                      "first-order check. The W_yy entry (e) is reported separately and not tested: it is not zero by "
+                      "parity (at 400k tasks its t is -5.5, measured)", n=N, d=D, loops=2, tasks=tasks, chunks=chunks)
     from scipy import stats
 
     g = _dense_gradient(tasks, chunks)
     m, se = g.mean(0), g.std(0, ddof=1) / np.sqrt(chunks)
     t = m / se
-    crit = float(stats.t.ppf(1 - 0.01 / (2 * t.size), chunks - 1))
-    evidence.params.update(max_abs_t=float(np.abs(t).max()), argmax=int(np.abs(t).argmax()), t_critical=crit,
-                           grad_Wyy=[float(m[-1]), float(se[-1])], t_by_entry=t.reshape(2, D + 1, D + 1).round(2).tolist())
-    evidence.check_le(float(np.abs(t).max()), crit, what="max |t| over the 72 dense gradient entries",
-                      reason=f"Bonferroni two-sided t_(1 - 0.01/144, {chunks - 1}); detects a gradient entry of about "
+    tested = np.abs(t[:-1])  # every entry but W_yy (the last of W's flattened (d+1) x (d+1) block)
+    crit = float(stats.t.ppf(1 - 0.01 / (2 * tested.size), chunks - 1))
+    evidence.params.update(max_abs_t=float(tested.max()), argmax=int(tested.argmax()), t_critical=crit,
+                           grad_Wyy=[float(m[-1]), float(se[-1])], t_Wyy=float(t[-1]),
+                           t_by_entry=t.reshape(2, D + 1, D + 1).round(2).tolist())
+    evidence.check_le(float(tested.max()), crit, what="max |t| over the 71 dense gradient entries (W_yy excluded)",
+                      reason=f"Bonferroni two-sided t_(1 - 0.01/142, {chunks - 1}); detects a gradient entry of about "
                              f"{crit + 2.33:.1f} of its chunk SE", statistical=True)
 
 

@@ -352,6 +352,10 @@ def test_trained_cot_error_falls_and_is_ordered(evidence, profile):
 
 
 @pytest.mark.slow
+@not_reproduced("not resolved for the trained model: 6 thresholds fitted with the g, g^2 covariates leave 3 degrees "
+                "of freedom, and the slope's 99% t interval is [-6.3, 3.5] around -1.38 (paper profile, seed 0, "
+                "measured), far wider than the band -2 +- 1/2; the oracle's exponent is checked in "
+                "test_oracle_threshold_exponent")
 def test_trained_threshold_exponent(evidence, profile):
     model, geom, _ = trained_main(profile)
     prompts = 4000
