@@ -12,7 +12,7 @@ import pytest
 from constructions.tree_paths import BackwardModel, ForwardModel, decode_path, forward_from_symmetric, one_hot
 from constructions.tree_paths import bounds as bd
 from dynamics import tree_paths as dyn
-from verify import stats
+from verify import figures, stats
 from verify.tree_paths.helpers import (
     BACKWARD, FORWARD, FORWARD_TRAINED, STEPS, backward_reduced, backward_reduced_at, backward_sgd, backward_sgd_seeds,
     deep_random_set, forward_reduced, forward_sgd_seeds, forward_trained_reduced,
@@ -124,7 +124,7 @@ def _figure(evidence, profile, fwd_rates):
         ci = np.array([stats.binomtest_ci(round(x * PER_DEPTH), PER_DEPTH) for x in r])
         ax.errorbar(np.array(DEPTHS) + dx, r, yerr=[r - ci[:, 0], ci[:, 1] - r], fmt=fmt, capsize=3, label=name)
     ax.set_xlabel("goal depth (path length)"), ax.set_ylabel("exact-path rate (unseen trees)")
-    ax.set_xticks(DEPTHS), ax.set_ylim(-0.05, 1.05)
+    figures.integer_axis(ax), ax.set_ylim(-0.05, 1.05)  # depths are integers: no 5.25 ticks
     ax.legend(title=f"bars: 99% Clopper-Pearson, {PER_DEPTH} trees per depth", title_fontsize=7, fontsize=7,
               loc="lower left")
     ax.set_title("Probe: depth generalisation (random trees, 0-3 children)", fontsize=9)
