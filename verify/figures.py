@@ -34,6 +34,18 @@ def log_ticks(ax, ticks, which: str = "x") -> None:
     axis.set_minor_formatter(NullFormatter())
 
 
+def narrow_log_axis(ax, which: str = "y", bins: int = 5) -> None:
+    """A log axis spanning less than a decade: a few evenly spaced round ticks in plain numbers (log minor tick
+    labels would read "2.4 x 10^2 2.5 x 10^2")."""
+    from matplotlib.ticker import NullFormatter, NullLocator, ScalarFormatter
+
+    axis = getattr(ax, f"{which}axis")
+    axis.set_major_locator(MaxNLocator(bins))
+    axis.set_major_formatter(ScalarFormatter())
+    axis.set_minor_locator(NullLocator())
+    axis.set_minor_formatter(NullFormatter())
+
+
 def t_band(samples, axis: int = 0, confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r"""(mean, low, high): the two-sided ``confidence`` t interval of the mean along ``axis``,
     mean +- t_{(1+c)/2, n-1} s / sqrt(n). With one sample the band collapses to the mean."""
@@ -75,7 +87,9 @@ def mean_band(ax, x, samples, *, kind: str = "t", axis: int = 0, color=None, fmt
         raise ValueError(f"kind must be 't' or 'range' (got {kind!r})")
     if log:
         mean, lo, hi = np.exp(mean), np.exp(lo), np.exp(hi)
-    (line,) = ax.plot(x, mean, fmt, color=color, label=label, **line_kw)
+    if color is not None:
+        line_kw["color"] = color
+    (line,) = ax.plot(x, mean, fmt, label=label, **line_kw)
     ax.fill_between(x, lo, hi, color=line.get_color(), alpha=alpha, lw=0)
     return line
 
