@@ -1,7 +1,9 @@
 """The one shared torch training loop: fresh batches each step, Adam, cosine learning-rate decay.
 
 State is explicit: a frozen :class:`TrainConfig`, a seeded ``torch.Generator`` for the data, and the model.
-Progress goes to stderr every ``log_every`` steps when ``progress=True``.
+Progress: :func:`run` shows a tqdm bar (stderr, removed when done, only for runs longer than 2 s) when
+``config.progress`` is set or the module switch :data:`PROGRESS` is on; the bar shows the loss every ``log_every``
+steps.
 
 Seeds as a batch dimension (``TrainConfig.seeds``): S runs trained as one. The model holds S models along a
 leading seed axis; there is one generator per seed (``manual_seed(seed)``, the data stream of the solo run with
@@ -23,6 +25,11 @@ import numpy as np
 import torch
 
 from constructions.errors import ProofCheckError, positive_float, positive_int, seed_tuple
+
+# Progress bars for every run, whatever its config: None (off) or tqdm keyword arguments (e.g. file, position).
+# A switch outside TrainConfig, so that no config and no cache key depends on it; the pytest plugin sets it when
+# stderr is a terminal (never in CI logs).
+PROGRESS: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -112,12 +119,6 @@ class Trainer:
         self.sched.step()
         self.losses.append(loss.item() if self.config.seeds is None else loss.detach().cpu().numpy().copy())
         self.step_seconds.append(time.perf_counter() - t0)
-        steps = len(self.losses)
-        if self.config.progress and steps % self.config.log_every == 0:
-            shown = (f"{self.losses[-1]:.4g}" if self.config.seeds is None
-                     else f"{np.median(self.losses[-1]):.4g} (median of {len(self.gens)} seeds)")
-            print(f"  step {steps}/{self.config.steps}  loss {shown}  ({sum(self.step_seconds):.1f} s)",
-                  file=sys.stderr, flush=True)
         return self.losses[-1]
 
     def result(self, stopped_at: int | None = None) -> TrainResult:
@@ -137,8 +138,18 @@ def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, tuple], to
 
 def run(trainer: Trainer, callback: Callable[[int, torch.nn.Module], bool] | None = None) -> TrainResult:
     """Step ``trainer`` to its configured number of steps, or until ``callback(step, model)`` returns True."""
-    for step in range(1, trainer.config.steps + 1):
-        trainer.step()
-        if callback is not None and callback(step, trainer.model):
-            return trainer.result(stopped_at=step)
+    from tqdm import tqdm
+
+    config = trainer.config
+    options = {"file": sys.stderr, "delay": 2.0, **(PROGRESS or {})}
+    with tqdm(total=config.steps, disable=not (config.progress or PROGRESS is not None), leave=False,
+              desc="training", unit="step", **options) as bar:
+        for step in range(1, config.steps + 1):
+            loss = trainer.step()
+            bar.update()
+            if step % config.log_every == 0:
+                bar.set_postfix_str(f"loss {loss:.4g}" if config.seeds is None
+                                    else f"loss {np.median(loss):.4g} (median of {len(config.seeds)} seeds)")
+            if callback is not None and callback(step, trainer.model):
+                return trainer.result(stopped_at=step)
     return trainer.result()

@@ -82,6 +82,7 @@ def pytest_configure(config):
     _one_torch_thread()
     disk_cache.configure(config.getoption("--cache-dir") or disk_cache.default_location(),
                          enabled=not config.getoption("--no-cache"))
+    _training_progress_bars(config)
     config.addinivalue_line("markers", "claim(id): the claim id (paper.kindN) this check gives evidence for")
     config.addinivalue_line("markers", "slow: paper-scale check; runs only with --proofcheck-profile paper")
     config.stash[_EVIDENCE] = []
@@ -105,6 +106,34 @@ def pytest_configure(config):
             claim_registry.select(only)
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
+
+
+def _training_progress_bars(config):
+    """A tqdm bar per long training (dynamics.training.PROGRESS) when stderr is a terminal; never in CI logs or
+    when stderr is piped or redirected. The bars bypass pytest's output capture: they go to a duplicate of the
+    terminal's stderr, taken with capturing suspended, one line below pytest's own output (an xdist worker's one
+    line further per worker number)."""
+    capman = config.pluginmanager.getplugin("capturemanager")
+    if capman is None:
+        tty = sys.stderr.isatty()
+        stream = sys.stderr
+    else:
+        with capman.global_and_fixture_disabled():
+            tty = sys.stderr.isatty()
+            stream = os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1) if tty else None
+    if not tty:
+        return
+    from dynamics import training
+
+    worker = int(config.workerinput["workerid"].removeprefix("gw")) if _is_worker(config) else 0
+    training.PROGRESS = {"file": stream, "position": 1 + worker}
+
+    def off():
+        training.PROGRESS = None
+        if stream is not sys.stderr:
+            stream.close()
+
+    config.add_cleanup(off)
 
 
 def _one_torch_thread():

@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from matplotlib.ticker import NullFormatter
 import sympy as sp
 import torch
 
@@ -93,12 +94,18 @@ def test_trained_loss_tracks_closed_form(evidence, profile):
         ax.plot(np.full(len(trained), xx), trained, "o", ms=4, color="tab:blue", alpha=0.7)
     ax.plot([], [], "o", color="tab:blue", label="trained dense LSA, one point per seed")
     ax.plot(x, [r[3] for r in rows], "kx", label=r"$d(d+1)/(2(n+d+1))$")
+    at = {}  # grid points with the same d^2/n (e.g. (2, 6) and (4, 24)) share one label: no overlapping text
     for (d, n, _, c), xx in zip(rows, x):
-        ax.annotate(f"({d},{n})", (xx, c), fontsize=7, xytext=(4, -10), textcoords="offset points")
+        at.setdefault(round(float(xx), 9), [c, []])[1].append(f"({d}, {n})")
+    for xx, (c, names) in at.items():
+        ax.annotate(", ".join(names), (xx, c), fontsize=7, xytext=(5, -10), textcoords="offset points")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel(r"$d^2 / n$")
-    ax.set_ylabel("no-CoT loss")
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xticks([t for t in (0.3, 0.5, 1, 2, 3, 5, 10, 20) if xs[0] <= t <= xs[-1]],
+                  [f"{t:g}" for t in (0.3, 0.5, 1, 2, 3, 5, 10, 20) if xs[0] <= t <= xs[-1]])
+    ax.set_xlabel(r"$d^2 / n$ (labels: $(d, n)$)")
+    ax.set_ylabel(r"no-CoT evaluation loss $\frac{1}{2}\mathbb{E}\|\hat w - w^*\|^2$")
     ax.set_title(r"Corollary 3.1: no-CoT loss is $\Theta(d^2/n)$")
     ax.legend(fontsize=8)
     evidence.save_figure(fig, "gd_cot_corollary3_1_sweep")

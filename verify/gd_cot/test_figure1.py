@@ -11,6 +11,7 @@ import pytest
 
 from constructions.gd_cot.model import blocks, path_outputs, pattern_mass, sparse_pattern
 from constructions.gd_cot.torch_model import gd_targets_torch
+from verify import figures
 from verify.evidence import not_reproduced
 from verify.gd_cot.helpers import TRAINING, eval_tasks, seed_matrices, trained_cot
 
@@ -46,11 +47,13 @@ def _heatmaps(run):
         if "W" in title:
             ax.add_patch(plt.Rectangle((2 * d + 0.5, d - 0.5), 1, 1, fill=False, ec="k", lw=1.2))
             ax.axvspan(-0.5, d + 0.5, color="0.5", alpha=0.15)  # x/y columns: never act, stay at init
-        ax.set_title(title)
-        fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.suptitle(f"dense LSA trained with CoT, seed {run['seeds'][0]} (d={d}, n={run['n']}, k={run['k']}, "
-                 f"eta={run['eta']}); boxes: "
-                 "V31, W13, W24; grey: W's x/y columns (zero gradient)", fontsize=9)
+        ax.set_title(title.replace("V", "$V$").replace("W", "$W$"))
+        ax.set_xlabel("column (token coordinate)"), ax.set_ylabel("row (token coordinate)")
+        figures.integer_axis(ax, "both")
+        fig.colorbar(im, ax=ax, fraction=0.046, label="entry")
+    fig.suptitle(f"dense LSA trained with CoT, seed {run['seeds'][0]} ($d = {d}$, $n = {run['n']}$, $k = {run['k']}$, "
+                 f"$\\eta = {run['eta']}$); boxes: $V_{{31}}$, $W_{{13}}$, $W_{{24}}$; grey: $W$'s $x$/$y$ columns "
+                 "(zero gradient)", fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -52,13 +52,14 @@ def _figure(profile, cfg):
     ax.axhline(floor, color="k", ls=":", label=f"Theorem 3.1 floor $d(d+1)/(2(n+d+1))$ = {floor:.3f}")
     for k, color in zip(cfg["ks"], ("tab:blue", "tab:red")):
         c = trained_cot(profile, k)["curve"]
-        _band(ax, c["steps"], c["mean"], color, f"CoT k={k} (mean over tasks)")
+        _band(ax, c["steps"], c["mean"], color, f"CoT $k = {k}$ (mean over tasks)")
         ax.axhline(float(expected_gd_error(n, d, k, eta)), color=color, ls=":", lw=1,
-                   label=fr"$\frac{{1}}{{2}}\mathbb{{E}}\,\mathrm{{tr}}(I-\eta S)^{{2k}}$, k={k}")
+                   label=fr"$\frac{{1}}{{2}}\mathbb{{E}}\,\mathrm{{tr}}(I-\eta S)^{{2k}}$, $k = {k}$")
     ax.set_yscale("log")
     ax.set_xlabel("training step")
     ax.set_ylabel(r"evaluation loss $\frac{1}{2}\|\hat w_k - w^*\|^2$")
-    ax.set_title(f"autoregressive evaluation, d={d}, n={n}, eta={eta}, {len(nc['mean'][0])} seeds", fontsize=9)
+    ax.set_title(f"autoregressive evaluation, $d = {d}$, $n = {n}$, $\\eta = {eta}$, {len(nc['mean'][0])} seeds",
+                 fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig

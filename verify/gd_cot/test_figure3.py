@@ -83,11 +83,12 @@ def _figure(cfg, curves, drift):
     ax.axhline(NEAR_ZERO * curves["inside"]["no_cot"], color="0.4", ls="--", lw=1,
                label=f"'near zero': {NEAR_ZERO:.0%} of the no-CoT OOD loss (inside)")
     ax.plot(DRIFT_KS, np.clip(drift, 1e-12, 1e12), "s--", color="tab:green", ms=4,
-            label=f"model trained at k={DRIFT_KS[0]} rolled out to k (probe, seed median)")
+            label=f"model trained at $k = {DRIFT_KS[0]}$ rolled out to $k$ (probe, seed median)")
     ax.set_yscale("log")
     ax.set_xlabel("CoT steps $k$")
     ax.set_ylabel(r"mean OOD loss $\frac{1}{2}\|\hat w_k - w^*\|^2$")
-    ax.set_title(f"Figure 3 (OOD): d={cfg['d']}, n={cfg['n']}, eta={cfg['eta']}, {EVAL_TASKS} tasks", fontsize=9)
+    ax.set_title(f"Figure 3 (OOD): $d = {cfg['d']}$, $n = {cfg['n']}$, $\\eta = {cfg['eta']}$, {EVAL_TASKS} tasks",
+                 fontsize=9)
     ax.legend(fontsize=6.5)
     fig.tight_layout()
     return fig

@@ -103,14 +103,14 @@ def _figure(profile, cot, no_cot):
     lin = TRAINING[profile]
     ax = axes[0]
     if k in lin["ks"] and (lin["d"], lin["n"], lin["eta"]) == (cot["d"], cot["n"], cot["eta"]):
-        _band(ax, trained_cot(profile, k)["curve"], f"CoT, k = {k}", "C0")
+        _band(ax, trained_cot(profile, k)["curve"], f"CoT, $k = {k}$", "C0")
         _band(ax, trained_no_cot(profile)["curve"], "no CoT", "C3")
-        ax.set_title(f"linear attention (LSA), d = {lin['d']}, n = {lin['n']}", fontsize=9)
+        ax.set_title(f"linear attention (LSA), $d = {lin['d']}$, $n = {lin['n']}$", fontsize=9)
     else:
         ax.text(0.5, 0.5, "no LSA run of these sizes in this profile", ha="center", transform=ax.transAxes)
-    _band(axes[1], cot["curve"], f"CoT, k = {k}", "C0")
+    _band(axes[1], cot["curve"], f"CoT, $k = {k}$", "C0")
     _band(axes[1], no_cot["curve"], "no CoT", "C3")
-    axes[1].set_title(f"softmax attention, 2 heads, d = {cot['d']}, n = {cot['n']}", fontsize=9)
+    axes[1].set_title(f"softmax attention, 2 heads, $d = {cot['d']}$, $n = {cot['n']}$", fontsize=9)
     for ax in axes:
         ax.set_yscale("log")
         ax.set_xlabel("training step")

@@ -289,7 +289,7 @@ def test_flow_converges_to_construction(evidence, case):
     flow, traj = _run(**params, mode=mode)
     _convergence_case(evidence, flow, traj, case)
     if case == "default-eigenspace":
-        evidence.save_figure(figure(flow, traj, summarize(flow, traj)), "theorem4_1_flow")
+        evidence.save_figure(figure(flow, traj, summarize(flow, traj)), "gd_cot_theorem4_1_flow")
 
 
 def _stages(flow, traj):

@@ -75,7 +75,7 @@ def test_negative_control_k_not_growing(evidence, profile):
 
 def _figure(curve, fixed):
     fig, ax = plt.subplots(figsize=(6, 4))
-    for c, label, color in ((curve, r"$k = \lceil 10 \ln d \rceil$ (regime)", "C0"), (fixed, "k fixed (control)", "C3")):
+    for c, label, color in ((curve, r"$k = \lceil 10 \ln d \rceil$ (regime)", "C0"), (fixed, "$k$ fixed (control)", "C3")):
         dims = np.array(sorted(c))
         mean = np.array([c[d][2].mean() for d in dims])
         se = np.array([c[d][2].std(ddof=1) / np.sqrt(c[d][2].size) for d in dims])

@@ -346,18 +346,18 @@ def _figure(run):
     late = _ode(_flow(), (1 + NEAR_MISS) * t)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharex=True)
     d = CASE["d"]
-    for ax, name, M, col in ((axes[0], "V31", run["A"], 0), (axes[1], "W13", run["B"], 1)):
+    for ax, name, M, col in ((axes[0], "V_{31}", run["A"], 0), (axes[1], "W_{13}", run["B"], 1)):
         ax.plot(t, run["ode"][:, col], "k-", lw=1.5, label="ODE (scalar reduced flow)")
         ax.plot(t, late[:, col], "k--", lw=1, label=f"ODE, time scale {1 + NEAR_MISS:.2f}x (near miss)")
         ax.axhline(0.0, color="0.7", lw=0.8)
         for j in range(d):
-            ax.plot(t[::2], M[::2, j, j], "o", ms=3, alpha=0.7, label=f"torch {name}[{j},{j}]")
+            ax.plot(t[::2], M[::2, j, j], "o", ms=3, alpha=0.7, label=f"torch $({name})_{{{j}{j}}}$")
         off = M[:, ~np.eye(d, dtype=bool)]
         ax.plot(t[::2], off[::2], "x", ms=3, color="0.4", alpha=0.6)
-        ax.plot([], [], "x", color="0.4", label=f"torch {name} off-diagonal")
-        ax.set_xlabel("t = lr * step")
-        ax.set_ylabel(f"entries of {name}")
-        ax.set_title(f"{name}: torch GD (markers) vs ODE (lines), seed {run['seed']}")
+        ax.plot([], [], "x", color="0.4", label=f"torch ${name}$ off-diagonal")
+        ax.set_xlabel(r"gradient-flow time $t = \mathrm{lr} \times$ step")
+        ax.set_ylabel(f"entries of ${name}$")
+        ax.set_title(f"${name}$: torch GD (markers) vs ODE (lines), seed {run['seed']}", fontsize=10)
         ax.legend(fontsize=7)
     fig.tight_layout()
     return fig

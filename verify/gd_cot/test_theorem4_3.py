@@ -214,16 +214,16 @@ def _figure(seeds, out):
     fig, ax = plt.subplots(figsize=(5.5, 4))
     ax.semilogy(Ls, [best_looped_step(N, D, L)[1] for L in Ls], "o-", label="shared-step looped GD (exact)")
     ax.semilogy(Ls[:3], [exact_optimum(N, D, L).loss for L in Ls[:3]], "s-",
-                label="reduced optimum V=diag(pI,q), W=diag(I,0) (exact)")
+                label=r"reduced optimum $V = \mathrm{diag}(pI, q)$, $W = \mathrm{diag}(I, 0)$ (exact)")
     ax.semilogy(Ls[:3], [exact_optimum(N, D, L, "frozen_data").loss for L in Ls[:3]], "^--",
                 label="same, data columns frozen (exact)")
     for i, (s, tr) in enumerate(zip(seeds, out["trained"])):
         se = tr.std(ddof=1) / np.sqrt(tr.size)
         ax.errorbar(2 + 0.04 * (i - len(seeds) / 2), tr.mean(), yerr=2.58 * se, fmt="kx",
-                    label="trained dense, L = 2 (per seed, 99% CI)" if i == 0 else None)
-    ax.set_xlabel("loops L")
-    ax.set_ylabel("query loss E (y_hat - y_q)^2")
+                    label="trained dense, $L = 2$ (per seed, 99% CI)" if i == 0 else None)
+    ax.set_xlabel("loops $L$")
+    ax.set_ylabel(r"query loss $\mathbb{E}(\hat y - y_q)^2$")
     ax.set_xticks(Ls)
-    ax.set_title(f"Looped LSA, d = {D}, n = {N}")
-    ax.legend(fontsize=7)
+    ax.set_title(f"Looped LSA, $d = {D}$, $n = {N}$", fontsize=10)
+    ax.legend(fontsize=7, loc="lower left")
     return fig

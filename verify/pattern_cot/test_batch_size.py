@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from verify import stats
+from verify import figures, stats
 from verify.pattern_cot.helpers import MAIN
 from verify.pattern_cot.helpers16 import BATCH_SEEDS, BATCH_STEPS, batch_losses
 
@@ -99,17 +99,21 @@ def test_total_loss_against_batch(evidence, profile):
     E = np.array([[exc[f"{seed},{B}"] for B in Bs] for seed in chosen])
     Beff = 1 / (1 / Bs - 1 / B_REF[profile])
     lm, lh = np.log(E).mean(0), t * np.log(E).std(0, ddof=1) / np.sqrt(len(chosen))
-    axes[0].plot(Beff, np.exp(lm), "o-", label=f"excess over B = {B_REF[profile]} (geometric mean, {len(chosen)} seeds)")
-    axes[0].fill_between(Beff, np.exp(lm - lh), np.exp(lm + lh), alpha=0.25, label="99% t band over seeds (log scale)")
+    axes[0].plot(Beff, np.exp(lm), "o-",
+                 label=f"excess over $B = {B_REF[profile]}$ (geometric mean, {len(chosen)} seeds)")
+    axes[0].fill_between(Beff, np.exp(lm - lh), np.exp(lm + lh), alpha=0.25,
+                         label="band: 99% t interval over seeds (of the log)")
     f = stats.fit_line(xs, ys)
     axes[0].plot(Beff, np.exp(f.intercept) * Beff ** f.slope, "k-", lw=0.8,
-                 label=f"fit: slope {f.slope:.2f}, 99% t [{f.low:.2f}, {f.high:.2f}]")
-    axes[0].plot(Beff, np.exp(lm[0]) * (Beff / Beff[0]) ** -0.5, "k:", label="slope -1/2 (B ~ eps^-2)")
+                 label=f"log-log fit: slope {f.slope:.2f}, 99% t [{f.low:.2f}, {f.high:.2f}]")
+    axes[0].plot(Beff, np.exp(lm[0]) * (Beff / Beff[0]) ** -0.5, "k:",
+                 label=r"slope $-1/2$ (Theorem 1: $B \sim \epsilon^{-2}$)")
     axes[0].set_xscale("log")
     axes[0].set_yscale("log")
-    axes[0].set_xlabel("B_eff = 1/(1/B - 1/B_ref)")
-    axes[0].set_ylabel("excess population CoT loss")
-    axes[0].set_title("Batch part of the loss")
+    figures.log_ticks(axes[0], [t for t in (5, 10, 20, 50, 100, 200, 500, 1000) if Beff[0] <= t <= Beff[-1]])
+    axes[0].set_xlabel(r"effective batch $B_\mathrm{eff} = 1/(1/B - 1/B_\mathrm{ref})$")
+    axes[0].set_ylabel(r"excess population CoT loss over $B_\mathrm{ref}$")
+    axes[0].set_title("Batch part of the loss", fontsize=10)
     axes[0].legend(fontsize=6)
     allB = np.array([*Bs, B_REF[profile]])
     T = np.array([[batch_losses(profile, int(B))[s].mean() for B in allB] for s in range(len(chosen))])
@@ -117,9 +121,10 @@ def test_total_loss_against_batch(evidence, profile):
     axes[1].plot(allB, m, "o-", label=f"population loss (mean of {len(chosen)} seeds)")
     axes[1].fill_between(allB, m - h, m + h, alpha=0.25, label="99% t band over seeds")
     axes[1].set_xscale("log")
-    axes[1].set_xlabel("batch size B")
+    figures.log_ticks(axes[1], allB)
+    axes[1].set_xlabel("batch size $B$")
     axes[1].set_ylabel(f"CoT loss after {BATCH_STEPS[profile]} iterations")
-    axes[1].set_title("Total loss at fixed iterations")
+    axes[1].set_title("Total loss at fixed iterations", fontsize=10)
     axes[1].legend(fontsize=7)
     fig.tight_layout()
     evidence.save_figure(fig, "pattern_cot_theorem1_batch")

@@ -11,7 +11,7 @@ import pytest
 
 from constructions.pattern_cot.model import CATEGORIES
 from dynamics.pattern_cot import collapse_step
-from verify import stats
+from verify import figures, stats
 from verify.pattern_cot.helpers import trained_seeds
 
 pytestmark = pytest.mark.claim("pattern_cot.figure10")
@@ -84,16 +84,18 @@ def test_position_first_then_pattern(evidence, profile):
                       reason="every seed: the same-step mass grows before the pattern is resolved (the figure's rise "
                       "to about 0.4)", what="min over seeds of peak / initial (diff pattern, same step)")
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    mean = np.mean([p["masses"] for p in per], axis=0)
+    M = np.array([p["masses"] for p in per])  # (seeds, records, 4)
     for j, name in enumerate(CATEGORIES):
-        ax.plot(steps, mean[:, j], label=name)
+        figures.mean_band(ax, steps, M[:, :, j], kind="t", label=name)
     for t, lab in ((np.median(t_step), "diff-step collapse"), (np.median(t_pat), "diff-pattern collapse")):
         ax.axvline(t, ls="--", color="gray", lw=0.8)
-        ax.text(t, 0.97, lab, rotation=90, va="top", ha="right", fontsize=7)
+        ax.text(t, 0.97, f"{lab} (median)", rotation=90, va="top", ha="right", fontsize=7)
     ax.set_xlabel("SGD iteration")
-    ax.set_ylabel(f"average attention weight (mean of {len(chosen)} seeds)")
-    ax.set_title("Figure 10 (reproduced): one-layer attention dynamics")
-    ax.legend(fontsize=7, loc="center right")
+    ax.set_ylabel("average attention weight")
+    ax.set_ylim(-0.02, 1.0)
+    ax.set_title("Figure 10 (reproduced): one-layer attention dynamics", fontsize=10)
+    figures.legend(ax, figures.band_handle(figures.t_band_label(len(chosen))),
+                   title=f"query's attention mass, mean of {len(chosen)} seeds", title_fontsize=7, loc="center right")
     evidence.save_figure(fig, "pattern_cot_figure10_dynamics")
 
 

@@ -10,9 +10,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from matplotlib.lines import Line2D
 
 from constructions.pattern_cot import WORKED_EXAMPLE, condition1
 from constructions.pattern_cot import oracle as o
+from verify import figures
 from verify.pattern_cot.helpers import models_errors, solo_models, symmetric_task
 from verify.stats import ci_reason, mean_and_se, z_value
 
@@ -64,7 +66,7 @@ def test_cot_and_icl_with_condition1_fall_icl_without_stays(evidence, profile):
             lo = curves[name][-1]
             evidence.check_ge(hi[0] - lo[0], z * np.hypot(hi[1], lo[1]), reason=reason,
                               what=f"seed {seed}, ICL w/o Cond1 - {name} at l=100")
-    fig, ax = plt.subplots(figsize=(6, 3.8))
+    fig, ax = plt.subplots(figsize=(6.2, 4.0))
     lg = np.arange(5, 101, 5)
     for name, (As, mode) in CURVES.items():
         m = np.array([[v[0] for v in per_seed[seed][name]] for seed in chosen]).mean(0)
@@ -74,10 +76,17 @@ def test_cot_and_icl_with_condition1_fall_icl_without_stays(evidence, profile):
         f = o.cot_error_exact if mode == "cot" else o.icl_error_exact
         ax.plot(lg, [max(f(As, int(l), 1.0), 1e-4) for l in lg], ":", color=line[0].get_color())
     ax.set_yscale("log")
-    ax.set_xlabel("number of test context examples l_ts")
-    ax.set_ylabel("test error (dotted: exact oracle)")
-    ax.set_title("Figure 9 (reproduced): CoT vs ICL")
-    ax.legend(fontsize=7)
+    lo, hi = ax.get_ylim()
+    figures.log_ticks(ax, [t for t in (1e-3, 2e-3, 5e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5) if lo <= t <= hi], which="y")
+    ax.set_xlabel(r"number of test context examples $l_{ts}$ ($\alpha' = 1$)")
+    ax.set_ylabel("test error rate")
+    ax.set_title("Figure 9 (reproduced): CoT vs ICL", fontsize=10)
+    handles, labels = ax.get_legend_handles_labels()
+    handles.append(Line2D([], [], color="k", ls=":"))
+    labels.append("dotted, same colour: exact hard-attention oracle")
+    ax.legend(handles, labels, fontsize=7, loc="lower left",
+              title=f"bars: $\\pm z\\,$SE, the largest seed SE ({prompts} prompts; z = {z:.2f}, 99% Bonferroni)",
+              title_fontsize=7)
     evidence.save_figure(fig, "pattern_cot_figure9_cot_vs_icl")
 
 

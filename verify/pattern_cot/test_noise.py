@@ -10,10 +10,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from matplotlib.lines import Line2D
 
 from constructions.pattern_cot import WORKED_EXAMPLE
 from constructions.pattern_cot import oracle as o
-from verify import stats
+from verify import figures, stats
 from verify.pattern_cot.helpers import model_errors
 from verify.pattern_cot.helpers16 import span_model
 
@@ -108,31 +109,30 @@ def test_error_and_examples_needed_against_noise(evidence, profile):
         evidence.check_stat(stats.mean_ge(hi - lo, 0.0, what=f"R(noise {NEAR}) - R(noise 0), l={LS[-1]}"), seed=seed,
                             predicted="> 0")
     noises = NOISES[profile]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    t = stats._t(0.995, len(chosen) - 1)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), layout="constrained")
+    n = len(chosen)
     for l, c in zip(LS, ("C0", "C1", "C2")):
         m = np.array([[data[(seed, s, l)][0].mean() for s in noises] for seed in chosen])
-        mean, half = m.mean(0), t * m.std(0, ddof=1) / np.sqrt(len(chosen))
-        axes[0].plot(noises, mean, "o-", color=c, label=f"trained, l_ts = {l} (mean of {len(chosen)} seeds)")
-        axes[0].fill_between(noises, mean - half, mean + half, color=c, alpha=0.25, label=f"99% t band, l_ts = {l}")
-        axes[0].axhline(o.cot_error_exact(WORKED_EXAMPLE, l, ALPHA_TS), color=c, ls="--",
-                        label=f"oracle (exact, noise-free), l_ts = {l}")
+        figures.mean_band(axes[0], noises, m, kind="t", fmt="o-", color=c, label=f"$l_{{ts}} = {l}$")
+        axes[0].axhline(o.cot_error_exact(WORKED_EXAMPLE, l, ALPHA_TS), color=c, ls="--")
     axes[0].set_yscale("log")
-    axes[0].set_xlabel("test-noise norm")
-    axes[0].set_ylabel("CoT error (worked example, alpha' = 1)")
-    axes[0].set_title("CoT error vs test noise")
-    axes[0].legend(fontsize=6)
+    lo, hi = axes[0].get_ylim()
+    figures.log_ticks(axes[0], [t for t in (0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5) if lo <= t <= hi], which="y")
+    axes[0].set_xlabel(r"test-noise norm $\|\xi\|$")
+    axes[0].set_ylabel(r"CoT error rate (worked example, $\alpha' = 1$)")
+    axes[0].set_title("CoT error vs test noise", fontsize=10)
+    keys = [Line2D([], [], color="k", marker="o", label=f"solid: trained, mean of {n} seeds"),
+            figures.band_handle(figures.t_band_label(n)),
+            Line2D([], [], color="k", ls="--", label="dashed: oracle (exact, noise-free)")]
+    figures.legend(axes[0], *keys, ncol=2, fontsize=6, loc="upper left", bbox_to_anchor=(0, -0.16))
     ls = np.array([[lstar[f"{seed},{s}"] for s in noises] for seed in chosen])
     ok = np.isfinite(ls).all(0)  # a noise level where some seed does not reach DELTA by l = 100 is left out
     x, ls = np.array(noises)[ok], ls[:, ok]
-    mean, half = ls.mean(0), t * ls.std(0, ddof=1) / np.sqrt(len(chosen))
-    axes[1].plot(x, mean, "o-", label=f"trained (mean of {len(chosen)} seeds; levels not reaching {DELTA} by "
-                 f"l_ts = {LS[-1]} left out)")
-    axes[1].fill_between(x, mean - half, mean + half, alpha=0.25, label="99% t band over seeds")
+    figures.mean_band(axes[1], x, ls, kind="t", fmt="o-", label=f"trained, mean of {n} seeds (levels not reaching "
+                      f"{DELTA} by $l_{{ts}} = {LS[-1]}$ left out)")
     axes[1].axhline(oracle_l, color="k", ls="--", label="oracle (exact, noise-free)")
-    axes[1].set_xlabel("test-noise norm")
-    axes[1].set_ylabel(f"examples l* for CoT error <= {DELTA}")
-    axes[1].set_title("Examples needed vs test noise")
-    axes[1].legend(fontsize=7)
-    fig.tight_layout()
+    axes[1].set_xlabel(r"test-noise norm $\|\xi\|$")
+    axes[1].set_ylabel(f"examples $l^*$ for CoT error $\\leq {DELTA}$")
+    axes[1].set_title("Examples needed vs test noise", fontsize=10)
+    figures.legend(axes[1], figures.band_handle(figures.t_band_label(n)), loc="upper left")
     evidence.save_figure(fig, "pattern_cot_theorem2_noise")

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from constructions.pattern_cot import make_geometry, tsr_patterns
 from constructions.pattern_cot.model import nearest
+from verify import figures
 from verify.pattern_cot.helpers import MAIN, models_errors, solo_models
 from verify.stats import ci_reason, mean_and_se, z_value
 
@@ -73,12 +74,15 @@ def test_trained_cot_error_against_overlap(evidence, profile):
         evidence.check_exact(all(np.diff(masses) < 0), measured={"mass": masses}, predicted="strictly decreasing in eps",
                              reason="mean over the prompts; differences far above their spread",
                              what=f"seed {seed}: mass vs overlap")
-    fig, ax = plt.subplots(figsize=(5.5, 3.5))
-    mean = np.array([[r[0] for r in rs] for rs in res.values()]).mean(0)
-    ax.plot(OVERLAPS, mean, "o-", label=f"CoT error (mean of {len(chosen)} seeds)")
-    ax.plot(OVERLAPS, np.array([[r[2] for r in rs] for rs in res.values()]).mean(0), "s--",
-            label="mass on same pattern, same step")
-    ax.set_xlabel("pairwise overlap eps of the test patterns")
-    ax.set_title("Probe: nearly orthogonal patterns")
-    ax.legend(fontsize=8)
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    n = len(chosen)
+    figures.mean_band(ax, OVERLAPS, [[r[0] for r in rs] for rs in res.values()], kind="t", fmt="o-",
+                      label="CoT error rate")
+    figures.mean_band(ax, OVERLAPS, [[r[2] for r in rs] for rs in res.values()], kind="t", fmt="s--",
+                      label="attention mass on same pattern, same step")
+    ax.set_xlabel(r"pairwise overlap $\epsilon$ of the test patterns ($\mu_i^\top \mu_j = \epsilon$)")
+    ax.set_ylabel("error rate; attention mass"), ax.set_ylim(-0.05, 1.05)
+    ax.set_title("Probe: nearly orthogonal patterns", fontsize=10)
+    figures.legend(ax, figures.band_handle(f"band: 99% t interval over {n} seeds"), loc="center left",
+                   bbox_to_anchor=(0.0, 0.3), title=f"mean of {n} seeds ({prompts} prompts each)", title_fontsize=7)
     evidence.save_figure(fig, "pattern_cot_probe_overlap")

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from constructions.pattern_cot import make_geometry, make_task, sample_batch
 from constructions.pattern_cot.model import CATEGORIES, OneLayer, nearest
 from dynamics.pattern_cot import cot_loss
-from verify import stats
+from verify import figures, stats
 from verify.pattern_cot.helpers import (
     MAIN, T2_ALPHAS, T2_LS, T2_PROMPTS, models_errors, seeds, solo_models, theorem2_prompts, trained_seeds,
 )
@@ -104,16 +104,17 @@ def test_trained_attention_is_dominant(evidence, profile):
                          measured={"test CoT error": [float(e.mean()) for e in errs]},
                          predicted={"test CoT error": 0.0}, reason="Proposition part 2: greedy decoding is correct on "
                          "every prompt of every seed", what="test CoT error")
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    m = np.array(log.masses).mean(1)
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    m = np.array(log.masses)  # (records, seeds, 4)
     for j, name in enumerate(CATEGORIES):
-        ax.plot(log.record_steps, m[:, j], label=name)
-    ax.axhline(DOMINANT, ls=":", color="gray", label="1/2 (dominance)")
+        figures.mean_band(ax, log.record_steps, m[:, :, j], axis=1, kind="t", label=name)
+    ax.axhline(DOMINANT, ls=":", color="gray", label="1/2 (dominance threshold)")
     ax.axvline(CHECKPOINT, ls="--", color="gray", lw=0.8, label=f"near-miss checkpoint ({CHECKPOINT})")
     ax.set_xlabel("SGD iteration")
-    ax.set_ylabel(f"attention mass (mean over prompts, steps, {len(chosen)} seeds)")
-    ax.set_title("Proposition 1: attention by column category")
-    ax.legend(fontsize=7)
+    ax.set_ylabel("attention mass of the query")
+    ax.set_title(f"Proposition 1: attention by column category (mean of {len(chosen)} seeds)", fontsize=10)
+    figures.legend(ax, figures.band_handle(f"band: 99% t interval over {len(chosen)} seeds"), loc="center right",
+                   bbox_to_anchor=(1.0, 0.4))
     evidence.save_figure(fig, "pattern_cot_proposition1_masses")
 
 

@@ -10,11 +10,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from matplotlib.lines import Line2D
 
 from constructions.pattern_cot import WORKED_EXAMPLE
 from constructions.pattern_cot import oracle as o
 from constructions.pattern_cot.data import tsr_patterns_partial
-from verify import stats
+from verify import figures, stats
 from verify.pattern_cot.helpers import model_errors
 from verify.pattern_cot.helpers16 import span_model
 
@@ -106,16 +107,17 @@ def test_excess_against_in_span_fraction(evidence, profile):
         e_hi = data[(seed, 1.0, LS[-1])][0] - data[(seed, 1.0, LS[-1])][1]
         evidence.check_stat(stats.mean_ge(e_lo - e_hi, 0.0, what=f"excess(in-span {fr[-1]}) - excess(in-span 1)"),
                             seed=seed, predicted="> 0")
-    fig, ax = plt.subplots(figsize=(6, 3.8))
+    fig, ax = plt.subplots(figsize=(8, 3.8), layout="constrained")
+    n = len(chosen)
     for l, c in zip(LS, ("C0", "C1")):
         m = np.array([[data[(seed, f, l)][0].mean() for f in fr] for seed in chosen])
-        mean, half = m.mean(0), stats._t(0.995, len(chosen) - 1) * m.std(0, ddof=1) / np.sqrt(len(chosen))
-        ax.plot(fr, mean, "o-", color=c, label=f"trained, l_ts = {l} (mean of {len(chosen)} seeds)")
-        ax.fill_between(fr, mean - half, mean + half, color=c, alpha=0.25, label=f"99% t band over seeds, l_ts = {l}")
-        ax.axhline(o.cot_error_exact(WORKED_EXAMPLE, l, ALPHA_TS), color=c, ls="--",
-                   label=f"oracle (exact, independent of the fraction), l_ts = {l}")
-    ax.set_xlabel("in-span fraction ||P_span(TRR) mu'||^2 of the test patterns")
-    ax.set_ylabel("CoT error (worked example, alpha' = 1)")
-    ax.set_title("Theorem 2: test patterns partly outside span{TRR}")
-    ax.legend(fontsize=6)
+        figures.mean_band(ax, fr, m, kind="t", fmt="o-", color=c, label=f"$l_{{ts}} = {l}$")
+        ax.axhline(o.cot_error_exact(WORKED_EXAMPLE, l, ALPHA_TS), color=c, ls="--")
+    ax.set_xlabel(r"in-span fraction $\|P_{\mathrm{span(TRR)}}\,\mu'\|^2$ of the test patterns")
+    ax.set_ylabel(r"CoT error rate (worked example, $\alpha' = 1$)")
+    ax.set_title(r"Theorem 2: test patterns partly outside span{TRR}", fontsize=10)
+    figures.legend(ax, Line2D([], [], color="k", marker="o", label=f"solid: trained, mean of {n} seeds"),
+                   figures.band_handle(figures.t_band_label(n)),
+                   Line2D([], [], color="k", ls="--", label="dashed: oracle (exact,\nindependent of the fraction)"),
+                   loc="upper left", bbox_to_anchor=(1.01, 1.0))
     evidence.save_figure(fig, "pattern_cot_theorem2_span")

@@ -14,7 +14,7 @@ import torch
 from constructions.pattern_cot import bounds, make_task, sample_batch
 from constructions.pattern_cot.model import CATEGORIES
 from dynamics.pattern_cot import cot_loss
-from verify import stats
+from verify import figures, stats
 from verify.evidence import not_reproduced
 from verify.pattern_cot.helpers import MAIN, iterations_to_eps, seeds, trained_other_context, trained_seeds
 
@@ -72,16 +72,18 @@ def test_training_reaches_small_loss(evidence, profile):
     for s, seed in enumerate(chosen):
         loss = _per_prompt_loss(model.solo(s), geom, PROMPTS, seed=77)
         evidence.check_stat(stats.mean_le(loss, EPS, what="population CoT loss"), seed=seed, predicted=f"<= {EPS}")
-    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
     losses = np.array(log.losses)
     for s, seed in enumerate(chosen):
-        ax.semilogy(np.convolve(losses[:, s], np.ones(10) / 10, mode="valid"), lw=0.8, label=f"seed {seed} (batch)")
-    ax.semilogy(log.record_steps, np.array(log.eval_losses).mean(1), "k.", ms=2, label="population estimate, mean")
-    ax.axhline(EPS, ls="--", color="k", label=f"eps = {EPS}")
+        ax.semilogy(np.arange(10, len(losses) + 1), np.convolve(losses[:, s], np.ones(10) / 10, mode="valid"), lw=0.8,
+                    label=f"seed {seed}: batch loss (moving mean of 10)")
+    figures.mean_band(ax, log.record_steps, np.array(log.eval_losses), axis=1, kind="t", log=True, fmt="k.", ms=2,
+                      label=f"population estimate, geometric mean of {len(chosen)} seeds")
+    ax.axhline(EPS, ls="--", color="k", label=f"target $\\epsilon = {EPS}$")
     ax.set_xlabel("SGD iteration")
-    ax.set_ylabel("(1/2)||z - F||^2")
-    ax.set_title(f"Theorem 1: SGD on the CoT loss (one layer, {len(chosen)} seeds)")
-    ax.legend(fontsize=7)
+    ax.set_ylabel(r"CoT loss $\frac{1}{2}\|z_k - F(P_k)\|^2$")
+    ax.set_title(f"Theorem 1: SGD on the CoT loss (one layer, {len(chosen)} seeds)", fontsize=10)
+    figures.legend(ax, figures.band_handle(f"band: 99% t interval over {len(chosen)} seeds (of the log)", color="k"))
     evidence.save_figure(fig, "pattern_cot_theorem1_training")
 
 
@@ -146,18 +148,22 @@ def test_iterations_scaling_upper_side(evidence, profile):
         top = float(bounds.exponent_band(key)[1])
         evidence.check_stat(stats.slope_le(x, y, top, what=f"slope of log T_eps in log {name}"),
                             predicted=f"band {[float(b) for b in bounds.exponent_band(key)]}")
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
+    xlabels = {"1/alpha": r"$1/\alpha$ ($K = 2$)", "K": r"CoT steps $K$ ($\alpha = 0.5$)"}
     for ax, name in zip(axes, BANDS):
         x, y, xs, T = fits[name]
         f = stats.fit_line(x, y)
-        ax.loglog(np.exp(x), np.exp(y), "o", label="T_eps (SGD), every seed")
+        ax.loglog(np.exp(x), np.exp(y), "o", alpha=0.5,
+                  label=f"$T_\\epsilon$ (SGD), each of {T.shape[1]} seeds (equal values overlap)")
         ax.loglog(xs, np.exp(f.intercept + f.slope * np.log(xs)), "-",
-                  label=f"fit: slope {f.slope:.2f}, 99% t [{f.low:.2f}, {f.high:.2f}]")
-        ax.set_xlabel(name)
-        ax.set_ylabel(f"iterations to loss <= {EPS}")
-        ax.set_title(f"Theorem 1: band of the slope {[float(b) for b in bounds.exponent_band(BANDS[name])]}")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
+                  label=f"log-log fit: slope {f.slope:.2f}, 99% t [{f.low:.2f}, {f.high:.2f}]")
+        figures.log_ticks(ax, [round(v, 2) for v in xs])
+        figures.narrow_log_axis(ax, "y")
+        ax.set_xlabel(xlabels[name])
+        ax.set_ylabel(f"iterations $T_\\epsilon$ to loss $\\leq {EPS}$")
+        lo, hi = (float(b) for b in bounds.exponent_band(BANDS[name]))
+        ax.set_title(f"Theorem 1: stated slope band $[{lo:g}, {hi:g}]$", fontsize=10)
+        ax.legend(fontsize=7)
     evidence.save_figure(fig, "pattern_cot_theorem1_scaling")
 
 

@@ -13,10 +13,11 @@ import pytest
 import sympy as sp
 from hypothesis import example, given
 from hypothesis import strategies as st
+from matplotlib.lines import Line2D
 
 from constructions.pattern_cot import WORKED_EXAMPLE, bounds, rho, step_matrix, tau
 from constructions.pattern_cot import oracle as o
-from verify import stats
+from verify import figures, stats
 from verify.evidence import known_failure, not_reproduced
 from verify.pattern_cot.helpers import (
     T2_ALPHAS, T2_LS, T2_PROMPTS, model_errors, symmetric_task, theorem2_prompts, trained_main,
@@ -151,14 +152,17 @@ def test_oracle_cot_error_ordered(evidence, delta):
     curves, labels = _check_ordering(evidence, delta)
     if delta != 0.05:
         return
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4), sharey=True)
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), sharey=True, layout="constrained")
+    symbol = {"alpha'": r"\alpha'", "tau": r"\tau", "rho": r"\rho"}
+    fixed = {"alpha'": r"$\tau$, $\rho$ fixed", "tau": r"$\rho$ fixed, $\alpha' = 1$",
+             "rho": r"$\tau = 0.49$ fixed, $\alpha' = 1$"}
     for ax, (name, vals) in zip(axes, curves.items()):
         for v, row in zip(labels[name], vals):
-            ax.semilogy(L_AXIS, row, "o-", ms=3, label=f"{name} = {v}")
-        ax.set_xlabel("test examples l_ts")
-        ax.set_title(f"CoT error vs l_ts, vary {name}")
+            ax.semilogy(L_AXIS, row, "o-", ms=3, label=f"${symbol[name]} = {v}$")
+        ax.set_xlabel(r"test examples $l_{ts}$")
+        ax.set_title(f"CoT error vs $l_{{ts}}$, varying ${symbol[name]}$ ({fixed[name]})", fontsize=9)
         ax.legend(fontsize=7)
-    axes[0].set_ylabel("CoT error (exact oracle)")
+    axes[0].set_ylabel("CoT error rate (exact oracle)")
     evidence.save_figure(fig, "pattern_cot_theorem2_cot_sweeps")
 
 
@@ -207,11 +211,14 @@ def test_oracle_threshold_exponent(evidence, profile):
     for name, x in (("normalised rho", xs), ("un-normalised rho", xu)):
         evidence.check_stat(_exponent_test(x, ls, gaps, what=f"fitted CoT exponent ({name})"), predicted=-2.0)
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    ax.loglog(xs, ls, "o-", label="CoT oracle l*")
-    ax.loglog(xs, ls[0] * (xs / xs[0]) ** -2.0, "k--", label="slope -2")
-    ax.set_xlabel("alpha' tau rho")
-    ax.set_ylabel(f"l* (error <= {DELTA})")
-    ax.set_title("Theorem 2: examples needed vs alpha' tau rho")
+    ax.loglog(xs, ls, "o-", label=r"CoT oracle $l^*$ (exact)")
+    ax.loglog(xs, ls[0] * (xs / xs[0]) ** -2.0, "k--", label=r"slope $-2$ (Theorem 2), through the first point")
+    figures.log_ticks(ax, [t for t in (0.05, 0.07, 0.1, 0.15, 0.2, 0.3) if xs.min() <= t <= xs.max()])
+    figures.log_ticks(ax, [t for t in (20, 50, 100, 200, 500, 1000, 2000) if 0.7 * min(ls) <= t <= 1.3 * max(ls)],
+                      which="y")
+    ax.set_xlabel(r"$\alpha' \tau \rho$ (symmetric two-step tasks, $\alpha' = 1$, normalised $\rho$)")
+    ax.set_ylabel(f"examples $l^*$ for error $\\leq {DELTA}$")
+    ax.set_title(r"Theorem 2: examples needed vs $\alpha' \tau \rho$", fontsize=10)
     ax.legend(fontsize=8)
     evidence.save_figure(fig, "pattern_cot_theorem2_threshold_exponent")
 
@@ -308,18 +315,24 @@ def test_trained_cot_error_matches_oracle_low_alpha(evidence, profile):
 
 def test_trained_cot_error_matches_oracle(evidence, profile):
     data, chosen = _matches_oracle(evidence, profile, TRAINED_ALPHAS[1:])
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    fig, ax = plt.subplots(figsize=(8, 3.8), layout="constrained")
     lg = np.arange(5, 101, 5)
     for a in TRAINED_ALPHAS:
         m = np.array([[data[(seed, a, l)][0].mean() for l in TRAINED_LS] for seed in chosen])
-        line = ax.plot(TRAINED_LS, m.mean(0), "o", label=f"trained (mean of {len(chosen)} seeds), alpha' = {a}")
-        ax.plot(lg, [o.cot_error_exact(WORKED_EXAMPLE, int(l), a) for l in lg], "--", color=line[0].get_color(),
-                label=f"oracle (exact), alpha' = {a}")
+        mean, lo, hi = figures.t_band(m)
+        line = ax.errorbar(TRAINED_LS, mean, yerr=[mean - lo, hi - mean], fmt="o", capsize=3, label=f"$\\alpha' = {a}$")
+        ax.plot(lg, [o.cot_error_exact(WORKED_EXAMPLE, int(l), a) for l in lg], "--", color=line[0].get_color())
     ax.set_yscale("log")
-    ax.set_xlabel("test examples l_ts")
-    ax.set_ylabel("CoT error")
-    ax.set_title("Theorem 2: trained model vs oracle (worked example)")
-    ax.legend(fontsize=6)
+    lo, hi = ax.get_ylim()
+    figures.log_ticks(ax, [t for t in (0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5) if lo <= t <= hi], which="y")
+    ax.set_xlabel(r"test examples $l_{ts}$")
+    ax.set_ylabel("CoT error rate")
+    ax.set_title("Theorem 2: trained model vs oracle (worked example)", fontsize=10)
+    figures.legend(ax, Line2D([], [], color="k", marker="o", ls="",
+                              label=f"dots: trained, mean of {len(chosen)} seeds ({T2_PROMPTS} prompts each);\n"
+                                    f"bars: 99% t interval over the seeds"),
+                   Line2D([], [], color="k", ls="--", label="dashed: oracle (exact)"), loc="upper left",
+                   bbox_to_anchor=(1.01, 1.0))
     evidence.save_figure(fig, "pattern_cot_theorem2_trained")
 
 

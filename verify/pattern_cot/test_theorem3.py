@@ -83,10 +83,10 @@ def test_oracle_icl_bounded_away_without_condition1(evidence, alpha):
         for As, tag in ((WORKED_EXAMPLE, "without Condition 1 (worked example)"), (COND1_TASK, "with Condition 1")):
             ax.loglog(ls, [max(o.cot_error_exact(As, l, alpha), 1e-6) for l in ls], "o-", label=f"CoT, {tag}")
             ax.loglog(ls, [max(o.icl_error_exact(As, l, alpha), 1e-6) for l in ls], "s--", label=f"ICL, {tag}")
-        ax.axhline(floor, ls=":", color="gray", label=f"derived ICL floor {floor}")
-        ax.set_xlabel("test examples l_ts")
-        ax.set_ylabel("error (exact oracle, floored at 1e-6)")
-        ax.set_title("Theorem 3: CoT vs ICL with and without Condition 1")
+        ax.axhline(floor, ls=":", color="gray", label=f"derived ICL floor {floor} (without Condition 1)")
+        ax.set_xlabel(f"test examples $l_{{ts}}$ ($\\alpha' = {alpha:g}$)")
+        ax.set_ylabel(r"error rate (exact oracle, floored at $10^{-6}$)")
+        ax.set_title("Theorem 3: CoT vs ICL with and without Condition 1", fontsize=10)
         ax.legend(fontsize=7)
         evidence.save_figure(fig, "pattern_cot_theorem3_cot_vs_icl")
 
@@ -148,14 +148,18 @@ def test_oracle_icl_with_condition1_ordered_and_vanishing(evidence):
             bad.append(f"{name}: not strictly decreasing")
     evidence.check_exact(not bad, measured=bad or "strictly ordered at every l", predicted="strictly ordered",
                          reason="exact comparison of exact error rates", what="ICL error ordering")
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4), sharey=True)
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), sharey=True, layout="constrained")
+    symbol = {"alpha'": r"\alpha'", "tau_o": r"\tau_o", "rho_o": r"\rho_o"}
+    fixed = {"alpha'": r"$\tau_o = 0.52$, $\rho_o = 0.3$", "tau_o": r"$\rho_o = 0.3$, $\alpha' = 1$",
+             "rho_o": r"$\tau_o = 0.52$, $\alpha' = 1$"}
     for ax, (name, sweep) in zip(axes, SWEEPS.items()):
         for value, _, _ in sweep:
-            ax.semilogy(L_AXIS, curves[(name, value)], "o-", ms=3, label=f"{name} = {value}")
-        ax.set_xlabel("test examples l_ts")
-        ax.set_title(f"ICL error vs l_ts, vary {name}")
+            ax.semilogy(L_AXIS, curves[(name, value)], "o-", ms=3, label=f"${symbol[name]} = {value}$")
+        ax.set_xlabel(r"test examples $l_{ts}$")
+        ax.set_title(f"ICL error vs $l_{{ts}}$, varying ${symbol[name]}$ ({fixed[name]})", fontsize=9)
         ax.legend(fontsize=7)
-    axes[0].set_ylabel("ICL error (exact oracle)")
+    axes[0].set_ylabel("ICL error rate (exact oracle)")
+    fig.suptitle("Theorem 3: ICL with Condition 1, $M' = 3$", fontsize=10)
     evidence.save_figure(fig, "pattern_cot_theorem3_icl_sweeps")
 
 

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from verify import stats
+from verify import figures, stats
 from verify.pattern_cot.helpers import MAIN
 from verify.pattern_cot.helpers16 import LONG_STEPS16, RARE, STEPS16, unbalanced_losses
 
@@ -81,25 +81,24 @@ def test_rare_class_lags(evidence, profile):
         evidence.check_stat(stats.mean_le(losses[s][rare], EPS, what=f"CoT loss, rare-class queries, r = {SLIGHT}"),
                             expect="reject", seed=seed, predicted=f"> {EPS}")
     ratios = RATIOS[profile]
-    fig, ax = plt.subplots(figsize=(6, 3.8))
-    t = stats._t(0.995, len(chosen) - 1)
+    fig, ax = plt.subplots(figsize=(8, 3.8), layout="constrained")
     for cls, c in (("rare", "C3"), ("common", "C0")):
         m = []
         for r in ratios:
             L, rr, _ = _split(profile, r)
             m.append([L[s][rr if cls == "rare" else ~rr].mean() for s in range(len(chosen))])
-        lm = np.log(np.array(m).T)  # the losses span two decades: geometric mean and a t band in log scale
-        mean, half = lm.mean(0), t * lm.std(0, ddof=1) / np.sqrt(len(chosen))
-        ax.plot(ratios, np.exp(mean), "o-", color=c, label=f"{cls}-class queries (geometric mean, {len(chosen)} seeds)")
-        ax.fill_between(ratios, np.exp(mean - half), np.exp(mean + half), color=c, alpha=0.25,
-                        label=f"99% t band over seeds (log scale), {cls}")
-    ax.axhline(EPS, color="k", ls="--", label=f"eps = {EPS}")
+        # the losses span two decades: geometric mean and a t band of the log
+        figures.mean_band(ax, ratios, np.array(m), axis=1, kind="t", log=True, fmt="o-", color=c,
+                          label=f"{cls}-class queries (geometric mean, {len(chosen)} seeds)")
+    ax.axhline(EPS, color="k", ls="--", label=f"target $\\epsilon = {EPS}$")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("weight r of each rare pattern (common: 1)")
+    figures.log_ticks(ax, ratios)
+    ax.set_xlabel("weight $r$ of each rare pattern (common patterns: 1)")
     ax.set_ylabel(f"CoT loss after {STEPS16[profile]} iterations")
-    ax.set_title("Theorem 1 without balance: rare patterns lag")
-    ax.legend(fontsize=7)
+    ax.set_title("Theorem 1 without balance: rare patterns lag", fontsize=10)
+    figures.legend(ax, figures.band_handle(f"band: 99% t interval over {len(chosen)} seeds (of the log)"),
+                   loc="upper left", bbox_to_anchor=(1.01, 1.0))
     evidence.save_figure(fig, "pattern_cot_theorem1_balance")
 
 

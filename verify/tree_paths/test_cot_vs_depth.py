@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from constructions.tree_paths.padded import decode_cot, decode_oneshot
-from verify import stats
+from verify import figures, stats
 from verify.tree_paths.helpers import BACKWARD, STEPS, TEST_TREES, backward_sgd_seeds, oneshot_sgd_seeds, padded_set
 
 pytestmark = pytest.mark.claim("tree_paths.cot_vs_depth")
@@ -123,18 +123,22 @@ def test_figure_exact_rate_by_depth(evidence, profile):
         runs, _ = _outcomes(profile, "depth", depth=d)
         rows[d] = [(float(c.mean()), float(o.mean())) for c, o in runs]
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    for j, (name, mk) in enumerate((("CoT (one layer, one head, m steps)", "o-"),
-                                    ("one-shot, no CoT (one layer, 2m S^2 params)", "s--"))):
+    for j, (name, mk) in enumerate((("CoT (one layer, one head, $m$ steps)", "o-"),
+                                    ("one-shot, no CoT (one layer, $2mS^2$ parameters)", "s--"))):
         mean = np.array([np.mean([r[j] for r in rows[d]]) for d in DEPTHS])
         lo, hi = [], []
         for d in DEPTHS:
             cis = [stats.binomtest_ci(round(r[j] * TEST_TREES), TEST_TREES) for r in rows[d]]
             lo.append(min(c[0] for c in cis)), hi.append(max(c[1] for c in cis))
-        ax.plot(DEPTHS, mean, mk, label=name)
-        ax.fill_between(DEPTHS, lo, hi, alpha=0.25)
+        (line,) = ax.plot(DEPTHS, mean, mk, label=name)
+        ax.fill_between(DEPTHS, lo, hi, color=line.get_color(), alpha=0.25, lw=0)
     ax.set_xlabel("goal depth (path length)"), ax.set_ylabel("exact-path rate (unseen trees)")
-    ax.set_xticks(DEPTHS), ax.set_ylim(-0.05, 1.05), ax.legend(fontsize=7)
-    ax.set_title(f"CoT vs depth: mean over {len(rows[1])} seeds, band = 99% CP range over seeds", fontsize=8)
+    ax.set_xticks(DEPTHS), ax.set_ylim(-0.05, 1.05)
+    figures.legend(ax, figures.band_handle(f"band: range of the seeds' 99% Clopper-\nPearson intervals "
+                                           f"({TEST_TREES} trees per depth)"),
+                   title=f"mean over {len(rows[1])} seeds", title_fontsize=7, loc="center right",
+                   bbox_to_anchor=(1.0, 0.62))
+    ax.set_title("CoT vs depth: one layer with and without a chain of thought", fontsize=9)
     evidence.save_figure(fig, "tree_paths_cot_vs_depth")
     evidence.check_exact(True, measured={f"depth {d}": {"CoT": [round(r[0], 4) for r in rows[d]],
                                                         "one-shot": [round(r[1], 4) for r in rows[d]]} for d in DEPTHS},

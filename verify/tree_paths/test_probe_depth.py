@@ -12,6 +12,7 @@ import pytest
 from constructions.tree_paths import BackwardModel, ForwardModel, decode_path, forward_from_symmetric, one_hot
 from constructions.tree_paths import bounds as bd
 from dynamics import tree_paths as dyn
+from verify import figures, stats
 from verify.tree_paths.helpers import (
     BACKWARD, FORWARD, FORWARD_TRAINED, STEPS, backward_reduced, backward_reduced_at, backward_sgd, backward_sgd_seeds,
     deep_random_set, forward_reduced, forward_sgd_seeds, forward_trained_reduced,
@@ -115,8 +116,16 @@ def _figure(evidence, profile, fwd_rates):
     model = BackwardModel(backward_sgd(profile)[0])
     bwd = [np.mean([decode_path(model, t, g, one_hot(S)).correct for t, g in _trees(S, d)]) for d in DEPTHS]
     fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.plot(DEPTHS, bwd, "o-", label="backward (trained on depth 4, S = 31)")
-    ax.plot(DEPTHS, [fwd_rates[d] for d in DEPTHS], "s-", label="forward (trained on depth 3, S = 25)")
-    ax.set_xlabel("goal depth"), ax.set_ylabel("exact-path rate"), ax.set_ylim(-0.05, 1.05), ax.legend(fontsize=7)
+    # the two curves may coincide (both at 1): offset them a little along x so that both stay visible
+    for dx, rates, fmt, name in ((-0.04, bwd, "o-", f"backward (trained on depth {BACKWARD['m']}, $S = {S}$)"),
+                                 (0.04, [fwd_rates[d] for d in DEPTHS], "s--",
+                                  f"forward (trained on depth {FORWARD['m']}, $S = {FORWARD['S']}$)")):
+        r = np.array(rates)
+        ci = np.array([stats.binomtest_ci(round(x * PER_DEPTH), PER_DEPTH) for x in r])
+        ax.errorbar(np.array(DEPTHS) + dx, r, yerr=[r - ci[:, 0], ci[:, 1] - r], fmt=fmt, capsize=3, label=name)
+    ax.set_xlabel("goal depth (path length)"), ax.set_ylabel("exact-path rate (unseen trees)")
+    figures.integer_axis(ax), ax.set_ylim(-0.05, 1.05)  # depths are integers: no 5.25 ticks
+    ax.legend(title=f"bars: 99% Clopper-Pearson, {PER_DEPTH} trees per depth", title_fontsize=7, fontsize=7,
+              loc="lower left")
     ax.set_title("Probe: depth generalisation (random trees, 0-3 children)", fontsize=9)
     evidence.save_figure(fig, "tree_paths_probe_depth")

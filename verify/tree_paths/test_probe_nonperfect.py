@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from constructions.tree_paths.padded import decode_cot
-from verify import stats
+from verify import figures, stats
 from verify.tree_paths.helpers import (
     BACKWARD, STEPS, TEST_TREES, backward_sgd_seeds, nonperfect_sgd_seeds, padded_set,
 )
@@ -87,12 +87,14 @@ def test_figure_training_curves(evidence, profile):
                       **_params(profile))
     _, tn, chosen = nonperfect_sgd_seeds(profile)
     _, tp, _ = backward_sgd_seeds(profile)
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
     for trajs, name in ((tn, "non-perfect trees (0-3 children)"), (tp, "perfect depth-4 trees")):
         L = np.array([t["loss"] for t in trajs])
-        a1.semilogy(trajs[0].steps, L.mean(0), label=name)
-        a1.fill_between(trajs[0].steps, L.min(0), L.max(0), alpha=0.25)
-    a1.set_xlabel("SGD step"), a1.set_ylabel("training loss (minibatch)"), a1.legend(fontsize=7)
+        figures.mean_band(a1, trajs[0].steps, L, kind="range", label=f"trained on {name}, mean over seeds")
+    a1.set_yscale("log")
+    a1.set_xlabel("SGD step"), a1.set_ylabel("training loss (minibatch)")
+    figures.legend(a1, figures.band_handle(figures.range_band_label(len(tn))))
+    a1.set_title("training loss", fontsize=9)
     rates = {}
     for kind in SETS:
         batch = padded_set(kind)
@@ -101,10 +103,11 @@ def test_figure_training_curves(evidence, profile):
         r = np.array(rates[kind])
         ci = np.array([stats.binomtest_ci(round(x * TEST_TREES), TEST_TREES) for x in r])
         a2.errorbar(np.arange(len(r)) + 0.2 * j, r, yerr=[r - ci[:, 0], ci[:, 1] - r], fmt="o", capsize=3,
-                    label=f"unseen {kind} trees (99% CP)")
-    a2.set_xticks(range(len(chosen)), [f"seed {s}" for s in chosen]), a2.set_ylabel("exact-path rate")
-    a2.set_ylim(-0.05, 1.05), a2.legend(fontsize=7)
-    fig.suptitle("Probe: training on random non-perfect trees", fontsize=9)
+                    label=f"unseen {kind} trees (bars: 99% Clopper-Pearson, {TEST_TREES} trees)")
+    a2.set_xticks(range(len(chosen)), [f"seed {s}" for s in chosen]), a2.set_xlabel("training run (non-perfect trees)")
+    a2.set_ylabel("exact-path rate"), a2.set_ylim(-0.05, 1.05), a2.legend(fontsize=7, loc="lower left")
+    a2.set_title("exact-path rate of the non-perfect-tree runs", fontsize=9)
+    fig.suptitle("Probe: training on random non-perfect trees", fontsize=10)
     evidence.save_figure(fig, "tree_paths_probe_nonperfect")
     evidence.check_exact(True, measured=rates, predicted="reported only", reason="probe: reported only",
                          what="exact-path rates")

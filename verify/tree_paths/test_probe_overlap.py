@@ -13,6 +13,7 @@ import numpy as np
 from constructions.tree_paths import BackwardModel, backward_construction, decode_path, equicorrelated
 from constructions.tree_paths.embeddings import equicorrelated_logit_params
 from constructions.tree_paths import bounds as bd
+from verify import stats
 from verify.tree_paths.helpers import BACKWARD, STEPS, backward_reduced_at, backward_sgd_seeds, random_test_set
 
 pytestmark = pytest.mark.claim("tree_paths.probe_overlap")
@@ -21,6 +22,10 @@ S = BACKWARD["S"]
 RHOS = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
 C = 5.0  # construction scale, about the trained alpha
 TREES = 256
+
+
+LABELS = {"construction B* = c A A^T (c = 5)": r"construction $B^* = c\,AA^\top$ ($c = 5$)",
+          "SGD-trained B (one-hot training)": r"SGD-trained $B$ (trained with one-hot embeddings)"}
 
 
 def _models(profile):
@@ -90,9 +95,9 @@ def test_construction_margins_equal_prediction(evidence):
 def test_probe_rate_against_overlap(evidence, profile):
     evidence.describe("probe: exact-path rate and worst per-step error on 256 random trees as the overlap rho grows "
                       "(figure); reported, no threshold", role="probe", rhos=RHOS, trees=TREES)
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.4))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
     rates_all = {}
-    for name, runs in _models(profile).items():
+    for (name, runs), fmt in zip(_models(profile).items(), ("o-", "s--")):
         make = runs[0][0]
         rates, errs = [], []
         for rho in RHOS:
@@ -100,11 +105,17 @@ def test_probe_rate_against_overlap(evidence, profile):
             rate, err, _ = _run(make(A), A)
             rates.append(rate), errs.append(err)
         rates_all[name] = rates
-        a1.plot(RHOS, rates, "o-", label=name)
-        a2.semilogy(RHOS, errs, "o-", label=name)
-    a1.set_xlabel("overlap rho"), a1.set_ylabel("exact-path rate"), a1.set_ylim(-0.05, 1.05), a1.legend(fontsize=7)
-    a2.set_xlabel("overlap rho"), a2.set_ylabel("worst per-step error")
-    fig.suptitle("Probe: equicorrelated embeddings (S = 31, random trees with 0-3 children)", fontsize=9)
+        r = np.array(rates)
+        ci = np.array([stats.binomtest_ci(round(x * TREES), TREES) for x in r])
+        a1.errorbar(RHOS, r, yerr=[r - ci[:, 0], ci[:, 1] - r], fmt=fmt, capsize=3, label=LABELS[name])
+        a2.semilogy(RHOS, errs, fmt, label=LABELS[name])
+    a1.set_xlabel(r"overlap $\rho$ ($a_i^\top a_j = \rho$, $i \neq j$)"), a1.set_ylabel("exact-path rate (argmax)")
+    a1.set_ylim(-0.05, 1.05)
+    a1.legend(fontsize=7, loc="lower left", title=f"bars: 99% Clopper-Pearson, {TREES} trees", title_fontsize=7)
+    a2.set_xlabel(r"overlap $\rho$ ($a_i^\top a_j = \rho$, $i \neq j$)")
+    a2.set_ylabel(r"worst per-step error $\max_k \|\hat y_k - a_{t_k}\|_2$"), a2.legend(fontsize=7)
+    fig.suptitle(f"Probe: equicorrelated embeddings ($S = {S}$, random trees with 0-3 children; SGD seed "
+                 f"{backward_sgd_seeds(profile)[2][0]})", fontsize=10)
     evidence.save_figure(fig, "tree_paths_probe_overlap")
     evidence.check_exact(all(0 <= x <= 1 for r in rates_all.values() for x in r),
                          measured={k: dict(zip(map(str, RHOS), (round(x, 3) for x in v))) for k, v in rates_all.items()},

@@ -154,20 +154,22 @@ def _key_values(tree, goal, dec):
 
 def _attention_figure(evidence, dec, tree, c):
     T = max(dec.context)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.0), sharey=True, layout="constrained")
     for l, ax in enumerate(axes):
         M = np.full((len(dec.nodes), T), np.nan)
         for k, p in enumerate(dec.attention[l]):
             M[k, :len(p)] = p
         im = ax.imshow(M, aspect="auto", cmap="viridis", vmin=0, vmax=1)
         ax.axvline(tree.n - 1.5, color="w", lw=0.8), ax.axvline(tree.n + 0.5, color="w", lw=0.8)
-        ax.set_title(f"head {l + 1} ({'path: reads y' if l == 0 else 'stage: reads s'}), c = {c}")
-        ax.set_xlabel(f"key: edges 0..{tree.n - 2} | root, goal | CoT tokens")
-    axes[0].set_ylabel("step k (1 .. 2m+1)")
+        ax.set_title(f"head {l + 1} ({'path: reads the node value $y$' if l == 0 else 'stage: reads $s$'}), "
+                     f"$c = {c:g}$", fontsize=10)
+        ax.set_xlabel(f"key position: edges 0..{tree.n - 2} | root, goal | CoT tokens\n"
+                      "(white: key not yet in the context)")
+    axes[0].set_ylabel(r"CoT step $k$ ($1, \ldots, 2m+1$)")
     axes[0].set_yticks(range(len(dec.nodes)), [f"{k + 1}{'*' if k == (len(dec.nodes) - 1) // 2 else ''}"
                                                for k in range(len(dec.nodes))])
-    fig.colorbar(im, ax=axes, fraction=0.025)
-    fig.suptitle("Theorem 2 construction: attention per step (* = turning point m+1)", fontsize=10)
+    fig.colorbar(im, ax=axes, fraction=0.025, label="attention weight")
+    fig.suptitle(r"Theorem 2 construction: attention per step (* = turning point $m+1$)", fontsize=10)
     evidence.save_figure(fig, "tree_paths_theorem2_attention")
 
 

@@ -225,7 +225,7 @@ def test_reduced_matches_full_sgd(evidence, profile, scalar):
                       f"<= {tol:.3g}; all seeds must pass; figure: H_11 and H_12 against iteration", **p, steps=steps,
                       seeds=list(chosen), tolerance=tol, ms_per_sgd_step_all_seeds=fulls[0].seconds_per_step * 1e3)
     if scalar == "alpha":
-        _trajectory_figure(evidence, fulls[0], red, n)
+        _trajectory_figure(evidence, fulls[0], red, n, chosen[0])
     for full, seed in zip(fulls, chosen):
         gap = np.abs(full[scalar] - red[scalar][:n])
         i = int(np.argmax(gap))
@@ -281,17 +281,23 @@ def test_reduced_gd_descends_and_aligns(evidence, profile):
                          what="descent and alignment")
 
 
-def _trajectory_figure(evidence, full, red, n):
+def _trajectory_figure(evidence, full, red, n, seed):
     it = np.array(full.steps)
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8))
-    a1.plot(red.steps[:n], red["alpha"][:n], color="C0", lw=1.5, label="alpha (reduced GD)")
-    a1.plot(it, full["H11"], ".", color="C0", ms=3, label="H_11 (full SGD)")
-    a1.plot(red.steps[:n], red["beta"][:n], color="C1", lw=1.5, label="beta (reduced GD)")
-    a1.plot(it, full["H12"], ".", color="C1", ms=3, label="H_12 (full SGD)")
-    a1.set_xlabel("iteration"), a1.set_title("Theorem 3: S = 31, m = 4, lr 1, batch 256"), a1.legend(fontsize=7)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
+    a1.plot(red.steps[:n], red["alpha"][:n], color="C0", lw=1.5, label=r"$\alpha$ (reduced population GD)")
+    a1.plot(it, full["H11"], ".", color="C0", ms=3, label=f"$H_{{11}}$ (full SGD, seed {seed})")
+    a1.plot(red.steps[:n], red["beta"][:n], color="C1", lw=1.5, label=r"$\beta$ (reduced population GD)")
+    a1.plot(it, full["H12"], ".", color="C1", ms=3, label=f"$H_{{12}}$ (full SGD, seed {seed})")
+    a1.set_xlabel("iteration"), a1.set_ylabel(r"entry of $H$ (diagonal: $\alpha$, off-diagonal: $\beta$)")
+    a1.set_title(r"parameters, $H = \alpha I + \beta (J - I)$", fontsize=10), a1.legend(fontsize=7)
     a1.set_xlim(0, it[-1])
-    a2.semilogy(red.steps[:n], red["loss"][:n], color="C2", label="population loss L(alpha, beta)")
-    a2.semilogy(it, full["loss"], ".", color="C2", ms=3, alpha=0.6, label="minibatch loss (SGD)")
-    a2.semilogy(it, np.maximum(full["diag_spread"], 1e-6), color="C3", lw=1, label="spread of diag(H) (SGD)")
-    a2.set_xlabel("iteration"), a2.legend(fontsize=7)
+    spread = np.asarray(full["diag_spread"])
+    a2.semilogy(red.steps[:n], red["loss"][:n], color="C2", label=r"population loss $L(\alpha, \beta)$ (reduced GD)")
+    a2.semilogy(it, full["loss"], ".", color="C2", ms=3, alpha=0.6, label=f"minibatch loss (full SGD, seed {seed})")
+    a2.semilogy(it[spread > 0], spread[spread > 0], color="C3", lw=1,
+                label=r"std of $\mathrm{diag}(H)$ (full SGD; 0 at the start, not drawn)")
+    a2.set_xlabel("iteration"), a2.set_ylabel("loss; standard deviation"), a2.legend(fontsize=7)
+    a2.set_title("loss and distance from the symmetric family", fontsize=10)
+    fig.suptitle(f"Theorem 3: $S = {BACKWARD['S']}$, $m = {BACKWARD['m']}$, lr {BACKWARD['lr']:g}, "
+                 f"batch {BACKWARD['batch']}", fontsize=10)
     evidence.save_figure(fig, "tree_paths_theorem3_trajectories")

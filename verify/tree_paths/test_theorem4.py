@@ -213,19 +213,29 @@ def test_probe_bound_along_the_reduced_trajectory(evidence, profile):
                 worst = max(worst, (e / bnd, e, bnd))
         rows.append((step, a, worst[1], worst[2], exact / len(trees)))
         evidence.check_le(worst[1], worst[2], reason="softmax lemma for a symmetric H", what=f"step {step}")
-    _figure(evidence, rows)
+    _figure(evidence, rows, len(trees))
 
 
-def _figure(evidence, rows):
+def _figure(evidence, rows, trees):
     steps, a, err, bound, acc = map(np.array, zip(*rows))
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
-    a1.semilogy(a, err, "o-", label="worst per-step error (256 random trees)")
-    a1.semilogy(a, np.minimum(bound, 1e3), "s--", label="2(N-1) e^{-(alpha - max(beta,0))} at that step")
-    a1.set_xlabel("alpha (reduced GD)"), a1.legend(fontsize=7), a1.set_title("Theorem 4: error on unseen trees")
-    a2.plot(a, acc, "o-")
-    for x, y, s in zip(a, acc, steps):
-        a2.annotate(str(s), (x, y), fontsize=6, textcoords="offset points", xytext=(2, -8))
-    a2.set_xlabel("alpha (reduced GD), labels: iteration"), a2.set_ylabel("exact-path rate"), a2.set_ylim(-0.05, 1.05)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
+    a1.semilogy(a, err, "o-", label=f"model: worst per-step error ({trees} random trees)")
+    a1.semilogy(a, bound, "s--", label=r"bound $2(N-1)\,e^{-(\alpha - \max(\beta, 0))}$ at that step")
+    a1.set_xlabel(r"$\alpha$ of the reduced GD at the checkpoint")
+    a1.set_ylabel(r"worst per-step error $\max_k \|\hat y_k - a_{t_k}\|_2$"), a1.legend(fontsize=7)
+    a1.set_title("error on unseen trees", fontsize=10)
+    ci = np.array([stats.binomtest_ci(round(x * trees), trees) for x in acc])
+    a2.errorbar(a, acc, yerr=[acc - ci[:, 0], ci[:, 1] - acc], fmt="o-", capsize=3,
+                label=f"exact-path rate, bars: 99% Clopper-Pearson ({trees} trees)")
+    for x, y, s in zip(a, acc, steps):  # vertical labels right of the bars, below points near 1: no overlaps
+        high = y > 0.5
+        a2.annotate(str(s), (x, y), fontsize=6, rotation=90, textcoords="offset points", xytext=(5, -6 if high else 6),
+                    ha="left", va="top" if high else "bottom")
+    a2.set_xlabel(r"$\alpha$ of the reduced GD at the checkpoint (labels: GD iteration)")
+    a2.set_ylabel("exact-path rate (argmax)"), a2.set_ylim(-0.05, 1.05), a2.legend(fontsize=7, loc="center right")
+    a2.set_title("exact paths on unseen trees", fontsize=10)
+    fig.suptitle(r"Theorem 4: symmetric $H = \alpha I + \beta (J - I)$ along the reduced GD, $S = %d$" % S,
+                 fontsize=10)
     evidence.save_figure(fig, "tree_paths_theorem4_generalisation")
 
 

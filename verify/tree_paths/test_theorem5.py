@@ -178,7 +178,7 @@ def test_phases(evidence, profile):
                       "phases (same groups) in the same order (figure: the 12 scalars, SGD seed dots, phase lines)",
                       separation=PHASE_SEPARATION, reduced_times=times, reduced_phases=[list(p) for p in phases],
                       **_instance(profile))
-    _figure(evidence, red, fulls, n, times)
+    _figure(evidence, red, fulls, n, times, FORWARD_TRAINED[profile])
     measured = {}
     ok = len(phases) >= 2
     for full, seed in zip(fulls, chosen):
@@ -220,18 +220,42 @@ def test_negative_control_frozen_stage_matrices(evidence, profile):
                          what="decoding with frozen V")
 
 
-def _figure(evidence, red, fulls, n, times):
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
-    for ax, keys, title in ((axes[0], ("alpha1", "beta1", "alpha2", "beta2"), "U_l = alpha_l I + beta_l (J - I)"),
-                            (axes[1], tuple(k for k in SCALARS if k.startswith("V1")), "V_1 (path head)"),
-                            (axes[2], tuple(k for k in SCALARS if k.startswith("V2")), "V_2 (stage head)")):
+def _scalar_label(k: str) -> str:
+    """Mathtext for a scalar of the 12-scalar reduction: alpha1 -> $\\alpha_1$, V1_bf -> $(V_1)_{bf}$."""
+    if k[0] == "V":
+        return f"$(V_{k[1]})_{{{k[3:]}}}$"
+    return f"$\\{k[:-1]}_{k[-1]}$"
+
+
+GROUP_LABELS = {"U1": "$U_1$", "U2": "$U_2$", "V1": "$V_1$", "V2": "$V_2$"}
+GROUP_STYLES = {"U1": ":", "U2": (0, (1, 4)), "V1": "--", "V2": "-."}
+
+
+def _figure(evidence, red, fulls, n, times, inst):
+    from matplotlib.lines import Line2D
+
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.4), layout="constrained")
+    for ax, keys, title, ylabel in (
+            (axes[0], ("alpha1", "beta1", "alpha2", "beta2"), r"$U_l = \alpha_l I + \beta_l (J - I)$ (node channel)",
+             r"$\alpha_l$, $\beta_l$"),
+            (axes[1], tuple(k for k in SCALARS if k.startswith("V1")), r"$V_1$ (path head)",
+             r"entry $(V_1)_{[\mathrm{key\ stage},\ \mathrm{query\ stage}]}$"),
+            (axes[2], tuple(k for k in SCALARS if k.startswith("V2")), r"$V_2$ (stage head)",
+             r"entry $(V_2)_{[\mathrm{key\ stage},\ \mathrm{query\ stage}]}$")):
         for j, k in enumerate(keys):
-            ax.plot(red.steps, red[k], color=f"C{j}", lw=1.3, label=k)
+            ax.plot(red.steps, red[k], color=f"C{j}", lw=1.3, label=_scalar_label(k))
             for full in fulls:
                 ax.plot(full.steps, full[k], ".", color=f"C{j}", ms=1.5)
         for g, t in times.items():
-            ax.axvline(t, color="gray", lw=0.6, ls=":")
-        ax.set_title(title, fontsize=9), ax.set_xlabel("iteration"), ax.legend(fontsize=6)
-    fig.suptitle("Theorem 5: forward training; lines: 12-scalar GD, dots: full SGD (one per seed, batch 256); dotted: "
-                 "half-displacement times of U_1, U_2, V_1, V_2", fontsize=9)
+            ax.axvline(t, color="gray", lw=0.8, ls=GROUP_STYLES[g])
+        ax.set_title(title, fontsize=9), ax.set_xlabel("iteration"), ax.set_ylabel(ylabel)
+        ax.legend(fontsize=7, title="stages: b backward, f forward" if ax is not axes[0] else None, title_fontsize=6)
+    keys = [Line2D([], [], color="k", lw=1.3, label="line: 12-scalar reduced GD"),
+            Line2D([], [], color="k", ls="", marker=".", ms=4,
+                   label=f"dots: full SGD, batch {inst['batch']}, one per seed ({len(fulls)} seeds)")]
+    keys += [Line2D([], [], color="gray", lw=0.8, ls=GROUP_STYLES[g],
+                    label=f"half-displacement time of {GROUP_LABELS[g]} (iteration {t})") for g, t in times.items()]
+    fig.legend(handles=keys, loc="outside lower center", ncol=3, fontsize=7)
+    fig.suptitle(f"Theorem 5: forward training ($S = {inst['S']}$, depth-{inst['m']} trees, lr {inst['lr']:g}), the 12 "
+                 "scalars of the reduction against the full model", fontsize=10)
     evidence.save_figure(fig, "tree_paths_theorem5_scalars")

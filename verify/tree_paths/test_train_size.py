@@ -86,11 +86,14 @@ def test_figure_error_against_size(evidence, profile):
     for s, seed in enumerate(chosen):
         ci = np.array([stats.binomtest_ci(int(wrong[i, s].sum()), TEST_TREES) for i in range(len(sizes))])
         ax.errorbar(np.array(sizes) * (1 + 0.04 * (s - 1)), rates[:, s], yerr=[rates[:, s] - ci[:, 0], ci[:, 1] - rates[:, s]],
-                    fmt="o", ms=3, capsize=2, label=f"seed {seed} (99% CP)")
+                    fmt="o", ms=3, capsize=2, label=f"seed {seed} (bars: 99% Clopper-Pearson)")
     ax.plot(sizes, rates.mean(1), "k-", lw=1, label="mean over seeds")
-    ax.fill_between(sizes, rates.min(1), rates.max(1), color="k", alpha=0.1, label="range over seeds")
-    ax.set_xscale("log"), ax.set_xlabel("distinct training examples N (perfect depth-4 trees)")
-    ax.set_ylabel("wrong-path rate (1024 unseen random trees)"), ax.set_ylim(-0.03, 1.03), ax.legend(fontsize=6)
+    ax.fill_between(sizes, rates.min(1), rates.max(1), color="k", alpha=0.1,
+                    label=f"band: min-max over {len(chosen)} seeds")
+    ax.set_xscale("log"), ax.set_xlabel("distinct training examples $N$ (perfect depth-4 trees)")
+    ax.set_xticks(sizes, [str(n) for n in sizes]), ax.minorticks_off()  # integer sizes: ticks at the sizes only
+    ax.set_ylabel(f"wrong-path rate ({TEST_TREES} unseen random trees)"), ax.set_ylim(-0.03, 1.03)
+    ax.legend(fontsize=6)
     ax.set_title("Training-set size: same steps, nested finite sets", fontsize=8)
     evidence.save_figure(fig, "tree_paths_train_size")
     evidence.check_exact(True, measured={f"N={n}": [round(float(r), 4) for r in rates[i]] for i, n in enumerate(sizes)},
