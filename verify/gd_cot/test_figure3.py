@@ -26,13 +26,15 @@ from verify.gd_cot.helpers import (
 
 pytestmark = pytest.mark.claim("gd_cot.figure3")
 
-STATED_KS = (10, 20, 30, 40)  # the figure's k; quick trains k <= 30 (the k = 40 models need more than 3000 steps
-#                                 to reach the gap tolerance on every seed: one of three was 4x over, measured)
+STATED_KS = (10, 20, 30, 40)  # the figure's k; quick trains k = 10 and 30 only (the k = 40 models need more than
+#                                 3000 steps to reach the gap tolerance on every seed: one of three was 4x over,
+#                                 measured; k = 20 adds a 45 s training and no new check form: paper trains it)
+QUICK_KS = (10, 30)  # k = 10 (shared with figure2) for the paired GD check, k = 30 for "near zero" as well
 DRIFT_KS = STATED_KS  # the probe rolls the k = 10 model out to these (no training)
 
 
 def model_ks(profile: str) -> tuple[int, ...]:
-    return STATED_KS if profile == "paper" else STATED_KS[:3]
+    return STATED_KS if profile == "paper" else QUICK_KS
 NEAR_ZERO = 0.01  # stated reading of "near zero": at most 1% of the no-CoT OOD loss (the model's mean loss)
 # At eta = 0.3 exact k-step GD itself is near zero only from k = 30 on (inside spectrum, quick: mean GD loss / no-CoT
 # = 0.10, 0.021, 0.0056, 0.0018 at k = 10, 20, 30, 40): the paper's eta is not known, so "near zero already at
@@ -143,7 +145,7 @@ def test_near_zero_at_large_k(evidence, profile):
 @not_reproduced("at eta = 0.3: exact k-step GD itself is at 10% (k = 10) and 2% (k = 20) of the no-CoT OOD "
                 "loss, above the 1% 'near zero' level; the paper's eta is not known")
 def test_near_zero_already_at_small_k(evidence, profile):
-    _near_zero(evidence, profile, NOT_NEAR_ZERO_KS)
+    _near_zero(evidence, profile, tuple(k for k in NOT_NEAR_ZERO_KS if k in model_ks(profile)))
 
 
 def test_ood_loss_falls_with_k(evidence, profile):
