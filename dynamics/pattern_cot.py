@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import torch
 
 from constructions.errors import ProofCheckError, positive_float, positive_int
+from dynamics.training import progress
 from constructions.pattern_cot.data import Geometry, column_labels, fraction, make_task, sample_batch, teacher_forced
 from constructions.pattern_cot.model import category_masses
 
@@ -109,7 +110,7 @@ def train_sgd(model, geom: Geometry, config: SGDConfig, callback=None) -> TrainL
     if record(0):
         log.stopped_at = 0
         return log
-    for step in range(1, config.steps + 1):
+    for step in progress(range(1, config.steps + 1), config.steps, "pattern_cot SGD"):
         t0 = time.perf_counter()
         task = make_task(K=geom.K, n=geom.M, batch=config.batch, gen=gen)
         batch = sample_batch(gen, task, patterns, config.batch, config.l_tr, config.alpha)
@@ -200,7 +201,7 @@ def train_sgd_seeds(model, geom: Geometry, config: SGDConfig, seeds) -> SeedsLog
 
     if record(0):
         return log
-    for step in range(1, config.steps + 1):
+    for step in progress(range(1, config.steps + 1), config.steps, "pattern_cot SGD"):
         t0 = time.perf_counter()
         parts, ks = [], []
         for g in gens:
@@ -239,7 +240,7 @@ def train_sgd_seeds_sampled(model, geom: Geometry, config: SGDConfig, seeds, sam
     gens = [torch.Generator().manual_seed(s) for s in seeds]
     params = [p for p in model.parameters() if p.requires_grad]
     log = SeedsLog(seeds, stopped_at=[None] * S)
-    for _ in range(config.steps):
+    for _ in progress(range(config.steps), config.steps, "pattern_cot SGD"):
         t0 = time.perf_counter()
         per_seed = _seeded_sgd_step(model, geom, _cat([sample(g, config.batch) for g in gens]), params, config.lr, S)
         log.seconds += time.perf_counter() - t0

@@ -136,6 +136,17 @@ def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, tuple], to
     return run(Trainer(model, loss_fn, sample, config), callback)
 
 
+def progress(iterable, total: int, desc: str):
+    """``iterable`` behind a tqdm bar when the module switch :data:`PROGRESS` is on (stderr, removed when done,
+    shown after 2 s), else ``iterable`` itself: the other training loops' (tree_paths, pattern_cot) progress."""
+    if PROGRESS is None:
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, unit="step", leave=False,
+                **{"file": sys.stderr, "delay": 2.0, **PROGRESS})
+
+
 def run(trainer: Trainer, callback: Callable[[int, torch.nn.Module], bool] | None = None) -> TrainResult:
     """Step ``trainer`` to its configured number of steps, or until ``callback(step, model)`` returns True."""
     from tqdm import tqdm

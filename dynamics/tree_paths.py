@@ -31,6 +31,7 @@ import sympy as sp
 import torch
 
 from constructions.errors import positive_float, positive_int
+from dynamics.training import progress
 from constructions.tree_paths.symbolic import alpha, beta
 from constructions.tree_paths.torch_model import (
     LOSS_FACTOR, TreeBatch, backward_loss, forward_loss, pad_embeddings, sample_backward, sample_forward,
@@ -129,7 +130,7 @@ def reduced_backward_gd(m: int, lr: float, steps: int, log_every: int = 1) -> Tr
     a = b = 0.0
     out = Trajectory()
     t0 = time.perf_counter()
-    for t in range(steps + 1):
+    for t in progress(range(steps + 1), steps + 1, "tree_paths training"):
         if t % log_every == 0 or t == steps:
             out.log(t, alpha=a, beta=b, loss=L(a, b), H11=a, H12=b)
         if t < steps:
@@ -161,7 +162,7 @@ def train_backward(m: int, S: int, lr: float, steps: int, batch: int, *, embeddi
         H = (At.T @ B.detach() @ At).numpy()
         out.log(t, H11=H[0, 0], H12=H[0, 1], loss=loss, **symmetric_parts(H))
 
-    for t in range(steps + 1):
+    for t in progress(range(steps + 1), steps + 1, "tree_paths training"):
         t0 = time.perf_counter()
         data = sample_backward(gen, batch, m, S)
         loss = backward_loss(B, A_pad, data)
@@ -201,7 +202,7 @@ def train_backward_seeds(m: int, S: int, lr: float, steps: int, batch: int, seed
     gens = [torch.Generator().manual_seed(s) for s in seeds]
     outs = [Trajectory() for _ in seeds]
     elapsed = 0.0
-    for t in range(steps + 1):
+    for t in progress(range(steps + 1), steps + 1, "tree_paths training"):
         t0 = time.perf_counter()
         data = stack_batches([sample_backward(g, batch, m, S) for g in gens])
         loss = backward_loss(B, A_pad, data)  # (s,)
@@ -283,7 +284,7 @@ def reduced_forward_gd(m: int, S: int, lr: float, steps: int, log_every: int = 1
         scale[k] = 0.0
     out = Trajectory()
     t0 = time.perf_counter()
-    for t in range(steps + 1):
+    for t in progress(range(steps + 1), steps + 1, "tree_paths training"):
         loss, node, stage = forward_reduced_loss(p, m, S, parts=True)
         if t % log_every == 0 or t == steps:
             _log_forward(out, t, {k: v.detach() for k, v in p.items()}, loss.item(), node.item(), stage.item())
@@ -312,7 +313,7 @@ def train_forward(m: int, S: int, lr: float, steps: int, batch: int, *, seed: in
     gen = torch.Generator().manual_seed(seed)
     out = Trajectory()
     elapsed = 0.0
-    for t in range(steps + 1):
+    for t in progress(range(steps + 1), steps + 1, "tree_paths training"):
         t0 = time.perf_counter()
         data = sample_forward(gen, batch, m, S)
         loss, node, stage = forward_loss(U, V, A_pad, data, parts=True)
@@ -352,7 +353,7 @@ def train_forward_seeds(m: int, S: int, lr: float, steps: int, batch: int, seeds
     gens = [torch.Generator().manual_seed(s) for s in seeds]
     outs = [Trajectory() for _ in seeds]
     elapsed = 0.0
-    for t in range(steps + 1):
+    for t in progress(range(steps + 1), steps + 1, "tree_paths training"):
         t0 = time.perf_counter()
         data = stack_batches([sample_forward(g, batch, m, S) for g in gens])
         loss, node, stage = forward_loss(U, V, A_pad, data, parts=True)  # (s,) each
@@ -471,7 +472,7 @@ def _sgd_loop(params: list[torch.Tensor], loss_fn, data_fn, steps: int, lr: floa
     (summed for the gradient: the runs' gradients are block-separate), fresh data_fn(t) every step."""
     outs = [Trajectory() for _ in range(n_runs)]
     elapsed = 0.0
-    for t in range(steps + 1):
+    for t in progress(range(steps + 1), steps + 1, "tree_paths training"):
         t0 = time.perf_counter()
         loss = loss_fn(data_fn(t))
         if t % log_every == 0 or t == steps:

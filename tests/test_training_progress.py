@@ -74,3 +74,17 @@ def test_plugin_turns_bars_on_for_a_terminal_only(tmp_path):
         assert _switch_seen(tmp_path, follower) == "on"
     finally:
         os.close(follower), os.close(leader)
+
+
+def test_other_training_loops_show_a_bar_only_when_switched_on(monkeypatch, capsys):
+    """tree_paths' and pattern_cot's own loops go through dynamics.training.progress: off by default (the
+    iterable itself), a tqdm bar on stderr when the module switch is on."""
+    import io
+
+    from dynamics import training
+
+    assert training.progress(range(3), 3, "x") == range(3)
+    buf = io.StringIO()
+    monkeypatch.setattr(training, "PROGRESS", {"file": buf, "delay": 0.0, "mininterval": 0.0})
+    assert list(training.progress(range(3), 3, "tree_paths training")) == [0, 1, 2]
+    assert "tree_paths training" in buf.getvalue()
