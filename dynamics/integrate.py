@@ -107,9 +107,9 @@ def figure(flow, traj, summary: dict):
         ax.set_xscale("log")
         ax.set_xlabel("gradient-flow time $t$")
         if np.isfinite(boundary):
-            ax.axvspan(t[0], boundary, color="tab:blue", alpha=0.07, label="stage 1: V31 moves")
-            ax.axvspan(boundary, t[-1], color="tab:orange", alpha=0.07, label="stage 2: W13 moves")
-    ax1.set_title(f"{flow.mode} flow, d={flow.d} n={flow.n} k={flow.k} eta={flow.eta}")
+            ax.axvspan(t[0], boundary, color="tab:blue", alpha=0.07, label=r"stage 1: $V_{31}$ moves")
+            ax.axvspan(boundary, t[-1], color="tab:orange", alpha=0.07, label=r"stage 2: $W_{13}$ moves")
+    ax1.set_title(f"{flow.mode} flow, $d$ = {flow.d}, $n$ = {flow.n}, $k$ = {flow.k}, $\\eta$ = {flow.eta}")
     ax1.legend(fontsize=8, loc="center left")
     ax2.set_title("population CoT loss")
     fig.tight_layout()
