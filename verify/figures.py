@@ -15,7 +15,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 from scipy import stats
 
-CONFIDENCE = 0.99  # the suite's per-check level (verify.stats.CONFIDENCE)
+from verify.stats import CONFIDENCE  # the suite's per-check level (one source of truth)
 
 
 def integer_axis(ax, which: str = "x") -> None:
