@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from constructions.errors import ProofCheckError
+from verify.timings import unique
 
 HOLM_PREFIX = "fails the family-wise (Holm) control"
 
@@ -70,7 +71,7 @@ def merge(shards: list[dict]) -> dict:
     family = family_control(records)
     for cid, verdict in claim_verdicts(records, claims).items():
         claims[cid].update(verdict)
-    timings = [t for s in shards for t in s.get("timings") or []]
+    timings = unique([t for s in shards for t in s.get("timings") or []])
     return {**first, "claims": claims, "family": family, "evidence": records,
             "not_run": sorted(not_run.values(), key=lambda n: n["check"]), "timings": timings,
             "command": "python -m reports merge (" + "; ".join(s.get("command", "?") for s in shards) + ")",

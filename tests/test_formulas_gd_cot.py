@@ -44,3 +44,12 @@ def test_wishart_moments_low_orders_closed_forms():
     assert sp.expand(trace_moment(1, n, d) - n * d) == 0
     assert sp.expand(trace_moment(2, n, d) - n * d * (n + d + 1)) == 0
     assert sp.expand(trace_moment(3, n, d) - n * d * (n**2 + d**2 + 3 * n * d + 3 * n + 3 * d + 4)) == 0
+
+
+def test_corollary3_1_near_miss_inside_tolerance_exactly_where_step_error_below_tol():
+    """The exact rule behind the near-miss control's scope: n/(n+d) is inside the tolerance iff 1/(n+d) <= STEP_TOL
+    (eta* (1 + 1/(n+d)) = n/(n+d)), checked on both sides of n + d = 50."""
+    from verify.gd_cot.helpers import STEP_TOL, near_miss_excess, no_cot_excess_tolerance
+
+    for d, n in [(10, 39), (10, 40), (10, 41), (10, 60), (4, 24)]:
+        assert (near_miss_excess(n, d) <= no_cot_excess_tolerance(n, d) * (1 + 1e-12)) == (1 / (n + d) <= STEP_TOL)

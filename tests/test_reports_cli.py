@@ -210,6 +210,18 @@ def test_timing_lines_per_step_and_per_sample(monkeypatch):
         timings.record("bad", steps=0, batch=256, seconds=1.0)
 
 
+def test_timings_record_a_recalled_run_once(monkeypatch):
+    from verify import timings
+
+    monkeypatch.setattr(timings, "_RECORDS", [])
+    first = timings.record("t", steps=100, batch=256, seconds=0.5, d=5)
+    assert timings.record("t", steps=100, batch=256, seconds=0.5, d=5) is first  # a cached accessor called again
+    timings.record("t", steps=100, batch=256, seconds=0.5, d=6)  # near miss: another run of the same name
+    assert len(timings.collected()) == 2
+    worker = dict(first)  # the same run reported by a second xdist worker or shard
+    assert timings.unique([first, worker, timings.collected()[1]]) == timings.collected()
+
+
 def test_known_failures_do_not_count_as_unexpected():
     rec = lambda claim, verdict, role="check", message=None: dict(claim=claim, verdict=verdict, role=role,  # noqa: E731
                                                                   message=message)

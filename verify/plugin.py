@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, settings
 
 from verify import claims as claim_registry
 from verify import cache as disk_cache
-from verify import timings
+from verify import schedule, timings
 from verify.evidence import (
     COUNTED_ROLES, SCHEMA_VERSION, Evidence, claim_verdict, expected_failure_kind, is_probe_claim, number_value,
     to_jsonable,
@@ -91,6 +91,8 @@ def pytest_configure(config):
     if config.pluginmanager.hasplugin("xdist") and not _is_worker(config) and config.option.numprocesses \
             and config.option.dist == "load":
         config.option.dist = "loadfile"  # each test module on one worker: its in-process caches stay shared
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False  # keep the heaviest-first file order (not xdist's by test count)
     out = config.getoption("--evidence-out")
     # Without --evidence-out, figures go to a temporary folder that is created only when a figure is saved
     # and removed at the end of the session (no proofcheck-* folder is left behind).
@@ -208,6 +210,7 @@ def pytest_collection_modifyitems(config, items):
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+    _heaviest_files_first(items, profile)
     per_claim: dict[str, int] = {}
     for item in items:
         if _claim_of(item):
@@ -218,6 +221,15 @@ def pytest_collection_modifyitems(config, items):
             item.user_properties.append(("proofcheck_progress",
                                          {"claim": _claim_of(item), "checks": per_claim[_claim_of(item)],
                                           "claims": len(per_claim)}))
+
+
+def _heaviest_files_first(items, profile: str) -> None:
+    """Stable sort by file, heaviest file first (verify/schedule.py): xdist's loadfile hands files out in this
+    order, so the long files start early instead of running alone at the end. Within a file the order stays."""
+    paths = [item.nodeid.split("::", 1)[0] for item in items]
+    rank = schedule.heaviest_first(paths, profile)
+    order = sorted(range(len(items)), key=lambda i: rank[paths[i]])
+    items[:] = [items[i] for i in order]
 
 
 def _nodeid(item) -> str:
@@ -470,7 +482,7 @@ def pytest_sessionfinish(session, exitstatus):
         "not_run": sorted(not_run, key=lambda n: n["check"]),
         "unchecked": {pid: [{"statement": st, "reason": why} for st, why in entries]
                       for pid, entries in UNCHECKED.items()},
-        "timings": timings.collected() + config.stash[_REMOTE]["timings"],
+        "timings": timings.unique(timings.collected() + config.stash[_REMOTE]["timings"]),
     }
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -17,8 +17,30 @@ def record(name: str, *, steps: int, batch: int, seconds: float, **params) -> di
     rec = {"name": name, "steps": int(steps), "batch": int(batch), "seconds": float(seconds),
            "ms_per_step": 1e3 * seconds / steps, "us_per_sample": 1e6 * seconds / (steps * batch),
            "params": params}
+    key = _key(rec)
+    for old in _RECORDS:  # a cached training's accessor, called again: the same run, recorded once
+        if _key(old) == key:
+            return old
     _RECORDS.append(rec)
     return rec
+
+
+def _key(rec: dict) -> str:
+    import json
+
+    return json.dumps([rec["name"], rec["steps"], rec["batch"], rec["params"]], sort_keys=True, default=str)
+
+
+def unique(records) -> list[dict]:
+    """``records`` with repeats of the same run (same name, steps, batch and parameters) dropped, first kept:
+    xdist workers and report shards that each used one cached training report it once."""
+    seen, out = set(), []
+    for rec in records:
+        key = _key(rec)
+        if key not in seen:
+            seen.add(key)
+            out.append(rec)
+    return out
 
 
 def collected() -> list[dict]:

@@ -21,7 +21,7 @@ from dynamics.training import TrainConfig
 from verify import stats
 from verify.cache import disk_cached
 from verify.gd_cot.helpers import (
-    STEP_TOL, eval_tasks, no_cot_excess_tolerance, no_cot_map_loss, no_cot_model_loss, no_cot_optimum_loss, seeds,
+    STEP_TOL, eval_tasks, near_miss_excess, no_cot_excess_tolerance, no_cot_map_loss, no_cot_model_loss, no_cot_optimum_loss, seeds,
 )
 
 pytestmark = pytest.mark.claim("gd_cot.corollary3_1")
@@ -113,11 +113,19 @@ def test_trained_loss_tracks_closed_form(evidence, profile):
 
 def test_negative_control_near_miss_formula(evidence, profile):
     grid, _, tasks = _grid(profile)
-    evidence.describe("near-miss negative control: at every grid point, the one-step map with the Wishart '+1' dropped "
-                      "(eta = n/(n+d), minimum d(d+1)/(2(n+d)) claimed) must be rejected by the same paired excess "
-                      "check", role="negative_control", grid=grid, eval_tasks=tasks)
+    inside = [(d, n) for d, n in grid if near_miss_excess(n, d) <= no_cot_excess_tolerance(n, d)]
+    evidence.describe("near-miss negative control: at every grid point where the one-step map with the Wishart '+1' "
+                      "dropped (eta = n/(n+d), minimum d(d+1)/(2(n+d)) claimed) lies outside the tolerance (its "
+                      f"relative step error 1/(n+d) above {STEP_TOL:.0%}; exact), the same paired excess check must "
+                      "reject it. Where 1/(n+d) <= 2% the near miss is inside the tolerance by construction: there the "
+                      "tracking check cannot tell the two formulas apart (its resolution is the 2% step), reported in "
+                      "params", role="negative_control", grid=grid, eval_tasks=tasks,
+                      near_miss_inside_tolerance=[f"d={d}, n={n}: 1/(n+d) = {1 / (n + d):.2%}" for d, n in inside])
     for d, n in grid:
+        if (d, n) in inside:
+            continue
         X, w_star = eval_tasks(n, d, seed=99, tasks=tasks)
         wrong = no_cot_map_loss(X, w_star, n / (n + d) * torch.eye(d, dtype=X.dtype)) - no_cot_optimum_loss(X, w_star)
         evidence.check_stat(stats.mean_le(wrong, no_cot_excess_tolerance(n, d), what=f"n/(n+d) at d={d}, n={n}"),
                             expect="reject")
+

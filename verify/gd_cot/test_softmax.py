@@ -11,7 +11,7 @@ import pytest
 
 from verify import stats
 from verify.gd_cot.helpers import (
-    FAR_BELOW, SOFTMAX, TRAINING, eval_tasks, gd_step_tolerance, half_sq, softmax_rollout_loss, trained_cot,
+    FAR_BELOW, HEADROOM, SOFTMAX, TRAINING, exact_gd_over_no_cot, eval_tasks, gd_step_tolerance, half_sq, softmax_rollout_loss, trained_cot,
     trained_no_cot, trained_softmax,
 )
 
@@ -35,6 +35,18 @@ def test_cot_far_below_no_cot(evidence, profile):
     for s, seed in enumerate(cot["seeds"]):
         evidence.check_stat(stats.ratio_of_means_le(cot["per_task"][s], no_cot["per_task"][s], FAR_BELOW,
                                                     what="CoT / no CoT (softmax)"), seed=seed)
+
+
+def test_sizes_leave_room_below_far_below(evidence, profile):
+    cfg = SOFTMAX[profile]
+    ratio = exact_gd_over_no_cot(cfg["n"], cfg["d"], cfg["k"], cfg["eta"])
+    evidence.describe(f"exact (Wishart): at this profile's sizes, exact k-step GD over the no-CoT optimum is at most "
+                      f"{HEADROOM} x {FAR_BELOW}, so a model that computes GD can show 'far below'; near miss: the "
+                      "paper's n = 20, d = 10 with k = 10 (GD itself at 0.23) is rejected", **{
+                          key: cfg[key] for key in ("d", "n", "k", "eta")})
+    evidence.check_le(ratio, HEADROOM * FAR_BELOW, what="exact GD / no-CoT optimum", reason="exact (Wishart moments)")
+    evidence.check_ge(exact_gd_over_no_cot(20, 10, 10, cfg["eta"]), HEADROOM * FAR_BELOW,
+                      what="near miss: n = 20, d = 10, k = 10", reason="exact (Wishart moments)")
 
 
 def test_negative_control_chain_cut_to_one_step(evidence, profile):

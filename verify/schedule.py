@@ -1,0 +1,76 @@
+"""Order of the test files for pytest-xdist: heaviest first (longest-processing-time scheduling).
+
+With ``--dist loadfile`` each file runs whole on one worker, and xdist hands files out in collection order. If a
+two-minute file is handed out last, one worker runs it alone while the other idles: the run's wall time is the
+imbalance. :data:`FILE_SECONDS` (``verify/file_seconds.json``) holds each file's measured seconds per profile;
+the plugin sorts the collection by it, heaviest first (a file not in the table counts as
+:data:`UNKNOWN_SECONDS`). Only the order changes: every check runs as before.
+
+Refresh the table from a run with ``--durations=0``::
+
+    python -m pytest verify tests -n 2 --durations=0 --proofcheck-profile quick > log.txt
+    python -m verify.schedule log.txt --profile quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+TABLE = Path(__file__).with_name("file_seconds.json")
+UNKNOWN_SECONDS = 1.0
+_LINE = re.compile(r"^\s*([0-9.]+)s\s+(?:call|setup|teardown)\s+([^:\s]+\.py)::")
+
+
+def file_seconds(profile: str) -> dict[str, float]:
+    """Measured seconds per test file (path relative to the repository root) for ``profile``; {} without table."""
+    try:
+        return json.loads(TABLE.read_text()).get(profile, {})
+    except (OSError, ValueError):
+        return {}
+
+
+def heaviest_first(paths: list[str], profile: str) -> dict[str, int]:
+    """Rank of each distinct path: 0 for the heaviest (stable for ties: first seen first)."""
+    table = file_seconds(profile)
+    distinct = list(dict.fromkeys(paths))
+    ordered = sorted(distinct, key=lambda p: -table.get(p, UNKNOWN_SECONDS))
+    return {p: i for i, p in enumerate(ordered)}
+
+
+def parse_durations(text: str) -> dict[str, float]:
+    """Seconds per file summed over the setup, call and teardown lines of pytest's ``--durations=0`` output."""
+    out: dict[str, float] = defaultdict(float)
+    for line in text.splitlines():
+        m = _LINE.match(line)
+        if m:
+            out[m.group(2)] += float(m.group(1))
+    return dict(out)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m verify.schedule", description=__doc__.split("\n\n")[0])
+    ap.add_argument("log", help="pytest output with --durations=0")
+    ap.add_argument("--profile", choices=("quick", "paper"), required=True)
+    args = ap.parse_args(argv)
+    try:
+        seconds = parse_durations(Path(args.log).read_text())
+    except OSError as exc:
+        print(f"error: cannot read {args.log}: {exc.strerror}", file=sys.stderr)
+        return 2
+    if not seconds:
+        print(f"error: no duration lines in {args.log} (run pytest with --durations=0)", file=sys.stderr)
+        return 2
+    table = json.loads(TABLE.read_text()) if TABLE.exists() else {}
+    table[args.profile] = {p: round(s, 1) for p, s in sorted(seconds.items(), key=lambda kv: -kv[1])}
+    TABLE.write_text(json.dumps(table, indent=1) + "\n")
+    print(f"{TABLE}: {len(seconds)} files for the {args.profile} profile, {sum(seconds.values()):.0f} s in all")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
