@@ -172,9 +172,27 @@ SEED_BLOCK = 3  # seeds trained together: (0, 1, 2), (3, 4, 5), ... (batched: 3 
 
 def tree_backward_trained(rho: float, seed: int, steps: int) -> np.ndarray:
     """Seed ``seed``'s B, from the batched training of its block of SEED_BLOCK seeds (equal to its solo run
-    up to float64 round-off: dynamics.tree_paths.train_backward_seeds)."""
+    up to float64 round-off: dynamics.tree_paths.train_backward_seeds). At rho = 0 (equicorrelated(S, 0) is
+    exactly I_S) the run is theorem3/4's one-hot training whenever that one has the same instance, steps and seed:
+    it is taken from there instead of being trained twice."""
+    shared = _theorem4_training(float(rho), int(seed), int(steps))
+    if shared is not None:
+        return shared
     first = int(seed) - int(seed) % SEED_BLOCK
     return _tree_backward_block(float(rho), first, int(steps))[int(seed) - first]
+
+
+def _theorem4_training(rho: float, seed: int, steps: int):
+    """theorem3/4's seeded one-hot B for ``seed`` when it is this map's rho = 0 training, else None."""
+    from verify.tree_paths import helpers as th
+
+    if rho != 0.0 or th.BACKWARD != TREE_TRAIN:
+        return None
+    for profile in PROFILES:
+        if th.STEPS[profile]["backward_sgd"] == steps and seed in th.seeds(profile):
+            Bs, _, chosen = th.backward_sgd_seeds(profile)
+            return Bs[list(chosen).index(seed)]
+    return None
 
 
 @lru_cache(maxsize=None)

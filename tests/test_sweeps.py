@@ -3,6 +3,7 @@ input fails before any work, and the boundary table reads the map."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from constructions.errors import ProofCheckError
@@ -86,3 +87,21 @@ def test_grid_accepts_zero_on_overlap_axes_only():
         engine.parse_grid(["rho=-0.1"], get("tree_paths"))
     with pytest.raises(ProofCheckError, match="positive numbers"):
         engine.parse_grid(["sigma=0"], get("gd_cot"))
+
+
+def test_tree_map_rho0_reuses_theorem4_training(monkeypatch):
+    """At rho = 0 the map takes theorem3/4's one-hot B (same instance, steps, seed) instead of training it again;
+    at another rho or step count (near misses) it trains its own block."""
+    from sweeps import maps
+    from verify.tree_paths import helpers as th
+
+    stub = np.arange(3 * 4, dtype=float).reshape(3, 2, 2)
+    monkeypatch.setattr(th, "backward_sgd_seeds", lambda profile: (stub, None, (0, 1, 2)))
+    own = []
+    monkeypatch.setattr(maps, "_tree_backward_block", lambda rho, first, steps: own.append((rho, first, steps)) or stub * 0)
+    quick_steps = th.STEPS["quick"]["backward_sgd"]
+    assert np.array_equal(maps.tree_backward_trained(0.0, 1, quick_steps), stub[1])
+    assert not own
+    maps.tree_backward_trained(0.1, 1, quick_steps)
+    maps.tree_backward_trained(0.0, 1, quick_steps + 1)
+    assert own == [(0.1, 0, quick_steps), (0.0, 0, quick_steps + 1)]
