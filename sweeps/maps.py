@@ -287,12 +287,26 @@ def pattern_model(seed: int, profile: str):
     from constructions.pattern_cot import make_geometry
     from constructions.pattern_cot.model import OneLayer
 
+    shared = _main_run_model(int(seed), profile)
+    if shared is not None:
+        return shared
     p = PATTERN_TRAIN
     geom = make_geometry(p["M"], p["K"])
     state = _pattern_trained(int(seed), PATTERN_STEPS[profile], **p)
     model = OneLayer(geom.d)
     model.load_state_dict(state)
     return model, geom
+
+
+def _main_run_model(seed: int, profile: str):
+    """(solo model, geometry) of ``seed`` from helpers.trained_seeds, the batched main run of theorems 1-3, when
+    it has this map's configuration, steps and seed (its slice equals the solo run up to round-off); else None."""
+    from verify.pattern_cot import helpers as ph
+
+    if ph.MAIN != PATTERN_TRAIN or ph.STEPS[profile] != PATTERN_STEPS[profile] or seed not in ph.seeds(profile):
+        return None
+    models, geom, chosen = ph.solo_models(profile)
+    return models[list(chosen).index(seed)], geom
 
 
 @disk_cached

@@ -105,3 +105,25 @@ def test_tree_map_rho0_reuses_theorem4_training(monkeypatch):
     maps.tree_backward_trained(0.1, 1, quick_steps)
     maps.tree_backward_trained(0.0, 1, quick_steps + 1)
     assert own == [(0.1, 0, quick_steps), (0.0, 0, quick_steps + 1)]
+
+
+def test_pattern_map_reuses_the_main_run(monkeypatch):
+    """The pattern_cot map takes a seed's model from the batched main run when configuration, steps and seed
+    match; another seed (near miss) trains its own solo run."""
+    from sweeps import maps
+    from verify.pattern_cot import helpers as ph
+
+    monkeypatch.setattr(ph, "solo_models", lambda profile: (["m0", "m1", "m2"], "geom", (0, 1, 2)))
+    monkeypatch.setattr(ph, "seeds", lambda profile: (0, 1, 2))
+    maps.pattern_model.cache_clear()
+    assert maps.pattern_model(2, "quick") == ("m2", "geom")
+    class OwnRun(Exception):
+        pass
+
+    def own_run(seed, steps, **p):
+        raise OwnRun(seed)
+
+    monkeypatch.setattr(maps, "_pattern_trained", own_run)
+    with pytest.raises(OwnRun, match="5"):
+        maps.pattern_model(5, "quick")
+    maps.pattern_model.cache_clear()
