@@ -35,6 +35,13 @@ def _fmt(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
+def _plain(x: float) -> str:
+    """Two significant digits without an exponent between 1e-3 and 1e4 (140, not 1.4e+02)."""
+    if x == 0 or not 1e-3 <= abs(x) < 1e4:
+        return f"{x:.2g}"
+    return f"{float(f'{x:.2g}'):g}"
+
+
 def figure(run: MapRun):
     """matplotlib figure of the map."""
     import matplotlib
@@ -49,7 +56,7 @@ def figure(run: MapRun):
         for i, x in enumerate(run.xs):
             c = run.cell(x, y)
             ax.add_patch(plt.Rectangle((i - 0.5, j - 0.5), 1, 1, color=COLOURS[c["verdict"]], alpha=0.85))
-            ax.text(i, j, f"{sum(c['passed'])}/{len(c['passed'])}\n×{c['margin_min']:.2g}", ha="center",
+            ax.text(i, j, f"{sum(c['passed'])}/{len(c['passed'])}\n×{_plain(c['margin_min'])}", ha="center",
                     va="center", fontsize=8)
             if c["in_region"]:  # outline the paper's region cell by cell, on its outer edges only
                 for di, dj, (x0, y0, x1, y1) in ((-1, 0, (i - .5, j - .5, i - .5, j + .5)),
