@@ -37,7 +37,11 @@ MAX_PATH_ERROR_RATE = 0.01
 # holds beta to a tighter derived tolerance (~0.004), so 0.02 covers beta too. Derived: every component of y_hat - a_t is a ratio of key weights in which e^alpha
 # enters only Z and each e^beta factor enters numerator and Z, so |d ln error| <= |d alpha| + |d beta|; and the
 # value margin alpha - max(beta, 0) moves by at most the same. Hence a band of +-0.04 in ln(error) and margin.
+# That cap is loose at the paper's 6000 steps (a 5% step-size error moves the prediction by only 0.036 there), so
+# the band is the tighter of the cap and, as in theorem3 and theorem6, the prediction's own shift under a 2%
+# step-size error of the reduced map (exact, on the same trees): quick 0.035 (error) / 0.038 (margin), paper 0.015.
 PREDICTION_TOL = 0.02 + 0.02
+TOL_LR_ERROR = 1.02
 NEAR_MISS_LR = 1.05  # a 5% step-size error in the reduced map (the near miss of the evidence standard)
 BOUND = ("derived margin bound 2(N-1)e^{-margin} with the margin predicted by the reduced dynamics, not measured "
          "from the model's logits; plus float64 round-off of the computed error (bounds.margin_bound_fp)")
@@ -119,6 +123,21 @@ def test_negative_control_alpha_below_threshold(evidence, profile):
                         expect="reject", predicted=predicted)
 
 
+def _shift(profile, factor: float, quantity: str) -> float:
+    """Per-tree mean change of the predicted quantity (ln error, or value margin) when the reduced map's step size
+    is multiplied by ``factor`` (exact, the same trees as the check)."""
+    base = _predicted_steps(*_prediction(profile))
+    moved = _predicted_steps(*_prediction(profile, BACKWARD["lr"] * factor))
+    i = 0 if quantity == "error" else 1
+    per_tree = [np.mean(np.log(m[0] / p[0])) if i == 0 else np.mean(m[1] - p[1]) for p, m in zip(base, moved)]
+    return float(np.mean(per_tree))
+
+
+def prediction_tol(profile, quantity: str) -> float:
+    """The band of the prediction check: min(PREDICTION_TOL, |shift under a TOL_LR_ERROR step-size error|)."""
+    return min(PREDICTION_TOL, abs(_shift(profile, TOL_LR_ERROR, quantity)))
+
+
 def _log_error_ratio(profile, a, b):
     """Per seed, per tree: mean over steps of ln(measured error / predicted error) and of (measured margin -
     predicted margin)."""
@@ -136,31 +155,34 @@ def _log_error_ratio(profile, a, b):
 def test_trained_matches_reduced_prediction(evidence, profile, quantity):
     a, b = _prediction(profile)
     what = "ln(measured / predicted per-step error)" if quantity == "error" else "measured - predicted value margin"
+    tol = prediction_tol(profile, quantity)
     evidence.describe(f"prediction before measurement: the reduced GD after {_steps(profile)} steps gives alpha = "
                       f"{a:.4f}, beta = {b:.4f}, and the multiplicity formula (bounds.backward_symmetric_steps) each "
                       f"test tree's per-step {quantity}s; the SGD-trained H (argmax feedback) is then measured on the "
                       f"same {TEST_TREES} trees. Per seed, the per-tree mean {what} has a 99% two-sided t interval "
-                      f"inside +-{PREDICTION_TOL} (TOST; the pre-registered 0.02 in alpha and in beta propagated); "
-                      "all seeds must pass", predicted_alpha=a, predicted_beta=b, tolerance=PREDICTION_TOL,
-                      **_params(profile))
+                      f"inside +-{tol:.4f} (TOST): the tighter of the pre-registered 0.02 in alpha and in beta "
+                      f"propagated ({PREDICTION_TOL}) and the prediction's own shift under a 2% step-size error; "
+                      "all seeds must pass", predicted_alpha=a, predicted_beta=b, tolerance=tol,
+                      tolerance_cap=PREDICTION_TOL, **_params(profile))
     per_seed, chosen = _log_error_ratio(profile, a, b)
     for (ratio, margin), seed in zip(per_seed, chosen):
         x = ratio if quantity == "error" else margin
-        evidence.check_stat(stats.mean_in_band(x, -PREDICTION_TOL, PREDICTION_TOL, what=what), seed=seed,
-                            predicted=0.0)
+        evidence.check_stat(stats.mean_in_band(x, -tol, tol, what=what), seed=seed, predicted=0.0)
 
 
 @pytest.mark.parametrize("quantity", ["error", "margin"])
 def test_negative_control_step_size_5pct(evidence, profile, quantity):
     a, b = _prediction(profile, BACKWARD["lr"] * NEAR_MISS_LR)
     evidence.describe(f"near-miss negative control: the prediction from a reduced map with a 5% step-size error "
-                      f"(lr {NEAR_MISS_LR}, alpha = {a:.4f}, beta = {b:.4f}); the same band check on the same trained "
-                      f"models and trees must reject it for every seed", role="negative_control", predicted_alpha=a,
+                      f"(lr {NEAR_MISS_LR}, alpha = {a:.4f}, beta = {b:.4f}); the same band check (+-{prediction_tol(profile, quantity):.4f}) "
+                      f"on the same trained models and trees must reject it for every seed", role="negative_control",
+                      predicted_alpha=a,
                       predicted_beta=b, **_params(profile))
+    tol = prediction_tol(profile, quantity)
     per_seed, chosen = _log_error_ratio(profile, a, b)
     for (ratio, margin), seed in zip(per_seed, chosen):
         x = ratio if quantity == "error" else margin
-        evidence.check_stat(stats.mean_in_band(x, -PREDICTION_TOL, PREDICTION_TOL), expect="reject", seed=seed)
+        evidence.check_stat(stats.mean_in_band(x, -tol, tol), expect="reject", seed=seed)
 
 
 def test_trained_H_error_within_predicted_bound(evidence, profile):
