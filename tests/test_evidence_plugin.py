@@ -38,6 +38,10 @@ def test_slow(evidence):
 def test_skipped(evidence):
     evidence.check_le(1.0, 2.0, reason="r")
 
+def test_skipped_inside(evidence):
+    evidence.describe("skips itself once it sees that nothing can be checked")
+    pytest.skip("nothing to check at these sizes")
+
 @pytest.mark.xfail(strict=True, reason="claim does not hold")
 def test_known_failure(evidence):
     evidence.describe("a claim known not to hold")
@@ -66,7 +70,8 @@ def test_verdicts_follow_outcomes(pytester):
     result, data = _run(pytester)
     verdicts = {e["nodeid"].split("::")[1]: e["verdict"] for e in data["evidence"]}
     assert verdicts == {"test_passes": "pass", "test_fails": "fail", "test_records_nothing": "error",
-                        "test_crashes": "error", "test_skipped": "skipped", "test_known_failure": "known_failure",
+                        "test_crashes": "error", "test_skipped": "skipped", "test_skipped_inside": "skipped",
+                        "test_known_failure": "known_failure",
                         "test_not_reproduced": "not_reproduced"}
     fail = next(e for e in data["evidence"] if e["nodeid"].endswith("test_fails"))
     assert fail["margin"] < 1 and "exceeds the bound" in fail["message"]
@@ -79,13 +84,15 @@ def test_verdicts_follow_outcomes(pytester):
     assert data["schema_version"] == 3 and data["profile"] == "quick"
     assert {e["check"] for e in data["evidence"]} == {
         "gd_cot.theorem3_2/" + name for name in ("passes", "fails", "records_nothing", "crashes", "skipped",
-                                                 "known_failure", "not_reproduced")}
+                                                 "skipped_inside", "known_failure", "not_reproduced")}
     claim = data["claims"]["gd_cot.theorem3_2"]
-    assert (claim["verdict"], claim["known_failure"], claim["records"]) == ("error", True, 7)
+    assert (claim["verdict"], claim["known_failure"], claim["records"]) == ("error", True, 8)
+    inside = next(e for e in data["evidence"] if e["nodeid"].endswith("test_skipped_inside"))
+    assert inside["message"] == "nothing to check at these sizes"  # a skip in the body: not run, no teardown error
     assert data["claims"]["gd_cot.theorem3_1"]["verdict"] == "not run"
     assert render.schema_errors(data) == []
     # test_records_nothing passes its call and errors at teardown: counted in both.
-    result.assert_outcomes(passed=2, failed=2, errors=1, skipped=1, deselected=1, xfailed=2)
+    result.assert_outcomes(passed=2, failed=2, errors=1, skipped=2, deselected=1, xfailed=2)
 
 
 STAT_CHECKS = '''
@@ -113,7 +120,7 @@ def test_xdist_run_gives_the_serial_results(pytester):
     def strip(data):
         return [{k: v for k, v in r.items() if k != "seconds"} for r in data["evidence"]]
 
-    assert len(serial["evidence"]) == 10  # 7 records of CHECKS (the slow one deselected) + 3
+    assert len(serial["evidence"]) == 11  # 8 records of CHECKS (the slow one deselected) + 3
     assert strip(parallel) == strip(serial)
     assert parallel["not_run"] == serial["not_run"] and parallel["family"] == serial["family"]
     assert serial["family"]["size"] == 3 and "@" not in "".join(r["nodeid"] for r in parallel["evidence"])
@@ -244,4 +251,4 @@ def test_empty_only_is_a_usage_error(pytester):
 def test_progress_per_claim(pytester):
     pytester.makepyfile(test_checks=CHECKS)
     result, _ = _run(pytester)
-    assert "proofcheck: claim 1/1 gd_cot.theorem3_2 done (7 checks), elapsed 0:0" in result.stdout.str()
+    assert "proofcheck: claim 1/1 gd_cot.theorem3_2 done (8 checks), elapsed 0:0" in result.stdout.str()

@@ -273,7 +273,8 @@ def evidence(request) -> Evidence:
     ev = _new_evidence(request.node, claim_id)
     request.node._proofcheck_evidence = ev
     yield ev
-    if ev.cases == 0 and not getattr(request.node, "_proofcheck_failed", False):
+    if ev.cases == 0 and not getattr(request.node, "_proofcheck_failed", False) \
+            and not getattr(request.node, "_proofcheck_skipped", False):  # a skip is reported as not run
         pytest.fail(f"{request.node.nodeid} recorded no check: a check that asserts nothing is a defect")
 
 
@@ -294,6 +295,7 @@ def pytest_runtest_makereport(item, call):
         ev.verdict = expected_failure_kind(report.wasxfail)
         ev.message = f"{report.wasxfail or 'known failure'}: {_short(call.excinfo)}"
     elif report.skipped:
+        item._proofcheck_skipped = True
         ev.verdict = "skipped"
         ev.message = _short(call.excinfo)
     elif report.failed:

@@ -20,8 +20,8 @@ import torch
 from verify.evidence import not_reproduced
 from verify import stats
 from verify.gd_cot.helpers import (
-    EVAL_TASKS, OOD_SPECTRA, STEP_TOL, TRAINING, gd_step_tolerance, no_cot_ood, ood_covariance, ood_losses,
-    ood_tasks, trained_cot,
+    EVAL_TASKS, HEADROOM, OOD_SPECTRA, STEP_TOL, TRAINING, gd_step_tolerance, half_sq, no_cot_ood, ood_covariance,
+    ood_losses, ood_tasks, trained_cot,
 )
 
 pytestmark = pytest.mark.claim("gd_cot.figure3")
@@ -36,14 +36,34 @@ DRIFT_KS = STATED_KS  # the probe rolls the k = 10 model out to these (no traini
 def model_ks(profile: str) -> tuple[int, ...]:
     return STATED_KS if profile == "paper" else QUICK_KS
 NEAR_ZERO = 0.01  # stated reading of "near zero": at most 1% of the no-CoT OOD loss (the model's mean loss)
-# At eta = 0.3 exact k-step GD itself is near zero only from k = 30 on (inside spectrum, quick: mean GD loss / no-CoT
-# = 0.10, 0.021, 0.0056, 0.0018 at k = 10, 20, 30, 40): the paper's eta is not known, so "near zero already at
-# k = 10, 20" is reported as not reproduced here (a known failure), and counted for k = 30, 40.
-NOT_NEAR_ZERO_KS = (10, 20)
+# Which k can show "near zero" at all is decided by exact k-step GD at the profile's sizes (the models equal it
+# within the 2% step tolerance): a k is counted when GD's mean OOD loss on the evaluation tasks is at most
+# HEADROOM x 1% of the no-CoT OOD loss (the sizing rule of "far below"). Measured: quick (d = 5, n = 20) GD is at
+# 10%, 2.1%, 0.56%, 0.18% at k = 10, 20, 30, 40 (k = 30 counted); paper (the paper's d = 10, n = 20, n = 2d) at
+# k = 30 and 40 still 3.8% and 2.1%, so no k <= 40 is counted. The other ks are reported as not reproduced
+# (the paper's eta is not known; at eta = 0.3 the chain is too short for GD itself to be near zero).
+
+
+def exact_gd_over_no_cot_ood(profile: str, k: int) -> float:
+    """Exact k-step GD's mean OOD loss on the fixed evaluation tasks (inside spectrum) over the no-CoT optimum's
+    OOD loss (exact formula)."""
+    from constructions.gd_cot.torch_model import gd_targets_torch
+
+    cfg = TRAINING[profile]
+    Sigma, spec = ood_covariance("inside", cfg["d"])
+    X, w_star = ood_tasks(Sigma, cfg["n"])
+    gd = gd_targets_torch(X, w_star, cfg["eta"], k)[:, -1]
+    return float(half_sq(gd, w_star).mean()) / no_cot_ood(spec, cfg["n"])
 
 
 def near_zero_ks(profile: str) -> tuple[int, ...]:
-    return tuple(k for k in model_ks(profile) if k not in NOT_NEAR_ZERO_KS)
+    """The trained ks at which exact GD leaves room to show 'near zero' (see above)."""
+    return tuple(k for k in model_ks(profile) if exact_gd_over_no_cot_ood(profile, k) <= HEADROOM * NEAR_ZERO)
+
+
+def not_near_zero_ks(profile: str) -> tuple[int, ...]:
+    return tuple(k for k in model_ks(profile) if k not in near_zero_ks(profile))
+
 
 @lru_cache(maxsize=None)
 def _curves(profile):
@@ -139,13 +159,17 @@ def _near_zero(evidence, profile, ks):
 
 
 def test_near_zero_at_large_k(evidence, profile):
-    _near_zero(evidence, profile, near_zero_ks(profile))
+    ks = near_zero_ks(profile)
+    if not ks:
+        pytest.skip(f"no trained k leaves room: exact k-step GD itself is above {HEADROOM:.2g} x {NEAR_ZERO:.0%} of the "
+                    f"no-CoT OOD loss at every k of {model_ks(profile)} at these sizes (see the not-reproduced check)")
+    _near_zero(evidence, profile, ks)
 
 
-@not_reproduced("at eta = 0.3: exact k-step GD itself is at 10% (k = 10) and 2% (k = 20) of the no-CoT OOD "
-                "loss, above the 1% 'near zero' level; the paper's eta is not known")
+@not_reproduced("at eta = 0.3 exact k-step GD itself is above the 1% 'near zero' level at these ks (quick: 10% and 2% "
+                "at k = 10, 20; paper, d = 10, n = 20: 3.8% and 2.1% even at k = 30, 40); the paper's eta is not known")
 def test_near_zero_already_at_small_k(evidence, profile):
-    _near_zero(evidence, profile, tuple(k for k in NOT_NEAR_ZERO_KS if k in model_ks(profile)))
+    _near_zero(evidence, profile, not_near_zero_ks(profile))
 
 
 def test_ood_loss_falls_with_k(evidence, profile):
