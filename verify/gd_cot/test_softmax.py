@@ -41,7 +41,7 @@ def test_sizes_leave_room_below_far_below(evidence, profile):
     cfg = SOFTMAX[profile]
     ratio = exact_gd_over_no_cot(cfg["n"], cfg["d"], cfg["k"], cfg["eta"])
     evidence.describe(f"exact (Wishart): at this profile's sizes, exact k-step GD over the no-CoT optimum is at most "
-                      f"{HEADROOM} x {FAR_BELOW}, so a model that computes GD can show 'far below'; near miss: the "
+                      f"{HEADROOM:.2g} x {FAR_BELOW}, so a model that computes GD can show 'far below'; near miss: the "
                       "paper's n = 20, d = 10 with k = 10 (GD itself at 0.23) is rejected", **{
                           key: cfg[key] for key in ("d", "n", "k", "eta")})
     evidence.check_le(ratio, HEADROOM * FAR_BELOW, what="exact GD / no-CoT optimum", reason="exact (Wishart moments)")
