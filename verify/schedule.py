@@ -2,7 +2,7 @@
 
 With ``--dist loadfile`` each file runs whole on one worker, and xdist hands files out in collection order. If a
 two-minute file is handed out last, one worker runs it alone while the other idles: the run's wall time is the
-imbalance. :data:`FILE_SECONDS` (``verify/file_seconds.json``) holds each file's measured seconds per profile;
+imbalance. :data:`TABLE` (``verify/file_seconds.json``) holds each file's measured seconds per profile;
 the plugin sorts the collection by it, heaviest first (a file not in the table counts as
 :data:`UNKNOWN_SECONDS`). Only the order changes: every check runs as before.
 

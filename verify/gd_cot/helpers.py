@@ -256,7 +256,8 @@ SOFTMAX = {  # sizes per profile: k where exact k-step GD itself is far below th
     "paper": dict(d=10, n=20, k=20, eta=0.3, steps=4000, no_cot_steps=4000, lr=0.03, eval_every=200),
 }  # exact GD / no-CoT optimum (Wishart, test_sizes_leave_room_below_far_below): quick 0.126; paper k = 20 (the
 #   paper's figure-1 k) 0.081. At the paper's n = 20, d = 10 with k = 10 it is 0.230, so even a model equal to GD
-#   could not show <= 1/4 (seed 2 measured 0.26, upper bound 0.27): k = 10 is too short a chain at n = 2d.  # lr 0.03: at 1e-2 and 1500 steps a one-head model stalled at 0.12 teacher-forced loss (measured). Quick 1000
+#   could not show <= 1/4 (seed 2 measured 0.26, upper bound 0.27): k = 10 is too short a chain at n = 2d.
+#   lr 0.03: at 1e-2 and 1500 steps a one-head model stalled at 0.12 teacher-forced loss (measured). Quick 1000
 #   steps: per-seed final CoT and no-CoT losses at 1000 and 2000 steps agree within 5% (measured, seeds 0-2)
 CURVE_TASKS = 1024  # evaluation tasks behind the softmax training curves (the figure); the checks use all EVAL_TASKS
 
