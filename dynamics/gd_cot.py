@@ -79,7 +79,7 @@ def _seeded_config(config: TrainConfig, seeds) -> TrainConfig:
 
 
 def train_no_cot_seeds(d: int, n: int, config: TrainConfig, seeds, *, init_scale: float = 0.1,
-                       callback=None) -> tuple[LSA, TrainResult]:
+                       dtype: torch.dtype = torch.float64, callback=None) -> tuple[LSA, TrainResult]:
     """:func:`train_no_cot` for several seeds at once. Seed s of the returned model (``model.solo(s)``) and of
     ``result.losses`` (arrays of shape (S,)) is the run ``train_no_cot(d, n, replace(config, seed=seeds[s]))``
     up to float64 round-off: same init, same data stream, per-seed Adam. ``config.seed`` is not used.
@@ -87,9 +87,9 @@ def train_no_cot_seeds(d: int, n: int, config: TrainConfig, seeds, *, init_scale
     d = positive_int(d, "d", "the input dimension")
     n = positive_int(n, "n", "the number of in-context examples")
     config = _seeded_config(config, seeds)
-    model = LSA.seeded(d, config.seeds, init_scale=init_scale)
+    model = LSA.seeded(d, config.seeds, init_scale=init_scale, dtype=dtype)
     trainer = Trainer(model, lambda m, batch: no_cot_loss(m, *batch),
-                      lambda gens, size: sample_tasks_torch_seeds(gens, size, n, d), config)
+                      lambda gens, size: sample_tasks_torch_seeds(gens, size, n, d, dtype=dtype), config)
     return model, run(trainer, callback)
 
 
@@ -607,7 +607,7 @@ def train_looped_seeds(d: int, n: int, loops: int, seeds, config: TrainConfig, *
 # Softmax attention on the same task (issue 16; reconstruction, constructions/gd_cot/softmax_model.py)
 # ---------------------------------------------------------------------------------------------------------
 def train_softmax_seeds(d: int, n: int, k: int | None, eta: float, config: TrainConfig, seeds, *,
-                        init_scale: float = 0.1, callback=None):
+                        init_scale: float = 0.1, dtype: torch.dtype = torch.float64, callback=None):
     """S one-layer softmax-attention models trained as one batch: on the teacher-forced CoT loss towards k-step
     GD with step ``eta`` (``k`` given), or without CoT (``k=None``: one pass predicts w*). Fresh tasks per seed
     and step (the same streams as the LSA runs of those seeds). Returns (model, TrainResult)."""
@@ -616,13 +616,13 @@ def train_softmax_seeds(d: int, n: int, k: int | None, eta: float, config: Train
     d = positive_int(d, "d", "the input dimension")
     n = positive_int(n, "n", "the number of in-context examples")
     config = _seeded_config(config, seeds)
-    model = SoftmaxAttention(d, config.seeds, init_scale=init_scale)
+    model = SoftmaxAttention(d, config.seeds, init_scale=init_scale, dtype=dtype)
     if k is None:
         trainer = Trainer(model, lambda m, batch: softmax_no_cot_loss(m, *batch),
-                          lambda gens, size: sample_tasks_torch_seeds(gens, size, n, d), config)
+                          lambda gens, size: sample_tasks_torch_seeds(gens, size, n, d, dtype=dtype), config)
     else:
-        trainer = Trainer(model, lambda m, batch: softmax_cot_loss(m, *batch), cot_sampler_seeds(n, d, k, eta),
-                          config)
+        trainer = Trainer(model, lambda m, batch: softmax_cot_loss(m, *batch),
+                          cot_sampler_seeds(n, d, k, eta, dtype), config)
     return model, run(trainer, callback)
 
 
@@ -646,12 +646,15 @@ def gd_eval_loss_samples(n: int, d: int, k: int, eta: float, samples: int, seed:
     """Per Wishart sample, (1/2) tr (I - eta S)^{2k} = (1/2) sum_j (1 - eta lambda_j)^{2k}: the evaluation loss
     (averaged over w* ~ N(0, I)) of the flow's limit (-eta I, I), i.e. of exact k-step GD. Its mean is
     :func:`constructions.gd_cot.wishart.expected_gd_error` (exact up to order 50); this Monte Carlo form reaches
-    any k. Samples are drawn in chunks of 256 (seeded)."""
-    samples = positive_int(samples, "samples", "the number of Wishart samples")
-    rng = np.random.default_rng(seed)
-    out = []
-    for start in range(0, samples, 256):
-        X = rng.standard_normal((min(256, samples - start), d, n))
-        lam = np.linalg.eigvalsh(X @ X.swapaxes(1, 2) / n)
-        out.append(LOSS_FACTOR * ((1 - eta * lam) ** (2 * k)).sum(-1))
-    return np.concatenate(out)
+    any k. The spectra (:func:`constructions.gd_cot.wishart.sample_spectra`, seeded) are shared by every k."""
+    positive_int(k, "k", "the number of CoT steps")
+    return LOSS_FACTOR * ((1 - eta * _spectra(n, d, samples, seed)) ** (2 * k)).sum(-1)
+
+
+@lru_cache(maxsize=16)
+def _spectra(n: int, d: int, samples: int, seed: int) -> np.ndarray:
+    from constructions.gd_cot.wishart import sample_spectra
+
+    lam = sample_spectra(n, d, samples, seed)
+    lam.flags.writeable = False
+    return lam

@@ -42,10 +42,10 @@ class SoftmaxAttention(nn.Module):
         self.seeds = seed_tuple(seeds)
         D = token_dim(d)
         V, W = [], []
-        for s in self.seeds:  # seed s: V then W from Generator(s + 20_000), as a solo model of that seed would
+        for s in self.seeds:  # seed s: V then W from Generator(s + 20_000), in float64 (the same init in any dtype)
             gen = torch.Generator().manual_seed(s + 20_000)
-            V.append(init_scale * torch.randn(self.heads, D, D, generator=gen, dtype=dtype))
-            W.append(init_scale * torch.randn(self.heads, D, D, generator=gen, dtype=dtype))
+            V.append(init_scale * torch.randn(self.heads, D, D, generator=gen, dtype=torch.float64).to(dtype))
+            W.append(init_scale * torch.randn(self.heads, D, D, generator=gen, dtype=torch.float64).to(dtype))
         self.V, self.W = nn.Parameter(torch.stack(V)), nn.Parameter(torch.stack(W))
 
     @property

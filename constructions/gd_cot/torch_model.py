@@ -29,9 +29,9 @@ class LSA(nn.Module):
                  dtype: torch.dtype = torch.float64):
         super().__init__()
         self.d = positive_int(d, "d", "the input dimension")
-        D = token_dim(d)
-        self.V = nn.Parameter(init_scale * torch.randn(D, D, generator=generator, dtype=dtype))
-        self.W = nn.Parameter(init_scale * torch.randn(D, D, generator=generator, dtype=dtype))
+        D = token_dim(d)  # the init is drawn in float64 and cast: the same numbers (rounded) in every dtype
+        self.V = nn.Parameter(init_scale * torch.randn(D, D, generator=generator, dtype=torch.float64).to(dtype))
+        self.W = nn.Parameter(init_scale * torch.randn(D, D, generator=generator, dtype=torch.float64).to(dtype))
 
     @classmethod
     def _from_params(cls, d: int, V: torch.Tensor, W: torch.Tensor) -> "LSA":

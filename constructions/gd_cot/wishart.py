@@ -111,3 +111,34 @@ def best_looped_step(n: int, d: int, loops: int) -> tuple[float, float]:
     values = [(float(poly.eval(c)), c) for c in crit]
     best, gamma = min(values)
     return gamma, best
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Sampling: the spectrum of S = X X^T / n without forming X
+# ---------------------------------------------------------------------------------------------------------
+def sample_spectra(n: int, d: int, samples: int, seed: int):
+    r"""Eigenvalues of S = X X^T / n, X in R^{d x n} with i.i.d. N(0, 1) entries, one sorted row per sample
+    (samples, d), from the bidiagonal model of Dumitriu and Edelman (2002, beta-Laguerre ensemble, beta = 1):
+    X X^T has the spectrum of B B^T with B lower bidiagonal, independent entries
+
+        B_ii ~ chi_{n - i + 1} (i = 1..d),   B_{i+1, i} ~ chi_{d - i} (i = 1..d-1),
+
+    and B B^T is tridiagonal (diagonal B_ii^2 + B_{i,i-1}^2, off-diagonal B_ii B_{i+1,i}): O(d^2) per sample
+    (LAPACK stemr) instead of O(d^2 n) to form X X^T and O(d^3) to solve it (d = 256, n = 1024: 1 ms against
+    ~30 ms). For d > n, X X^T has d - n zero eigenvalues and the spectrum of X^T X (the roles of n and d swapped).
+    Checked against the exact moments E tr S^m (tests/test_formulas_gd_cot.py)."""
+    import numpy as np
+    from scipy.linalg import eigvalsh_tridiagonal
+
+    n = positive_int(n, "n", "the number of in-context examples")
+    d = positive_int(d, "d", "the input dimension")
+    samples = positive_int(samples, "samples", "the number of Wishart samples")
+    rng = np.random.default_rng(seed)
+    m, p = min(n, d), max(n, d)  # the nonzero spectrum: m x m tridiagonal with degrees from p
+    a2 = rng.chisquare(p - np.arange(m), size=(samples, m))
+    b2 = rng.chisquare(m - 1 - np.arange(m - 1), size=(samples, m - 1))
+    diag = a2.copy()
+    diag[:, 1:] += b2
+    off = np.sqrt(a2[:, :-1] * b2)
+    lam = np.stack([eigvalsh_tridiagonal(diag[s], off[s]) for s in range(samples)]) / n
+    return np.concatenate([np.zeros((samples, d - m)), lam], axis=1) if d > m else lam

@@ -45,6 +45,30 @@ TRAINING = {  # profile -> sizes; eta = 0.3 keeps mean and median of (1/2)||(I -
 #    failed), at 4500 steps 0.03x (solo run, measured), hence 4500 for every chain longer than 10.
 
 
+TRAIN_DTYPE = "float32"  # the trained gd_cot models train in float32 and are evaluated in float64. float32
+#   round-off (6e-8 relative) lies five orders below the tightest tolerance these models meet (1% blocks, 2% step
+#   errors; the smallest gap tolerance, 5.8e-5 at paper k = 20, is 1e-5 of the loss scale), and halves the time
+#   (measured, 8 seeds, d = 10, n = 20: CoT k = 40 110 -> 55 ms/step, softmax k = 20 173 -> 75, no-CoT n = 60
+#   56 -> 25). The round-off checks and the batched-equals-solo tests stay in float64.
+
+
+def train_dtype():
+    """TRAIN_DTYPE as a torch dtype."""
+    import torch
+
+    return getattr(torch, TRAIN_DTYPE)
+
+
+def train_no_cot(d: int, n: int, config, chosen, **kwargs):
+    """dynamics.gd_cot.train_no_cot_seeds in TRAIN_DTYPE: (model in float64, result)."""
+    import torch
+
+    from dynamics.gd_cot import train_no_cot_seeds
+
+    model, result = train_no_cot_seeds(d, n, config, chosen, dtype=train_dtype(), **kwargs)
+    return model.to(torch.float64), result
+
+
 def cot_steps(profile: str, k: int) -> int:
     """Training steps of the CoT model at k (longer chains train more slowly)."""
     cfg = TRAINING[profile]
@@ -130,22 +154,26 @@ def trained_cot(profile: str, k: int):
     Returns dict: model (seed axis first), seeds, V0, W0 (init, (S, D, D)), result, curve (None for k not in
     the profile's ks), per_task ((S, tasks) final (1/2)||w_hat_k - w*||^2), d, n, k, eta, steps.
     """
+    import torch
+
     from constructions.gd_cot.torch_model import LSA
     from dynamics.gd_cot import train_cot_seeds
     from dynamics.training import TrainConfig
 
-    cfg, chosen = TRAINING[profile], seeds(profile)
+    cfg, chosen, dtype = TRAINING[profile], seeds(profile), train_dtype()
     d, n, eta = cfg["d"], cfg["n"], cfg["eta"]
     X, w_star = eval_tasks(n, d)
-    init = LSA.seeded(d, chosen, init_scale=0.1)
+    Xt, wt = X.to(dtype), w_star.to(dtype)  # the curve is taken during training, in the training dtype
+    init = LSA.seeded(d, chosen, init_scale=0.1, dtype=dtype)
     # the curve is drawn (figure2, softmax) only for the profile's ks; longer chains (figure3) skip its rollouts
-    curve, callback = (_eval_curve(lambda model: cot_rollout_loss(model, X, w_star, k), cfg["eval_every"])
+    curve, callback = (_eval_curve(lambda model: cot_rollout_loss(model, Xt, wt, k), cfg["eval_every"])
                        if k in cfg["ks"] else (None, None))
     config = TrainConfig(steps=cot_steps(profile, k), seeds=chosen)
-    model, result = train_cot_seeds(d, n, k, eta, config, chosen, init_scale=0.1, callback=callback)
+    model, result = train_cot_seeds(d, n, k, eta, config, chosen, init_scale=0.1, dtype=dtype, callback=callback)
+    model = model.to(torch.float64)
     timings.record(f"gd_cot CoT training (figure1-3, theorem4_2), k={k}, {len(chosen)} seeds batched",
                    steps=config.steps, batch=config.batch * len(chosen), seconds=result.seconds, d=d, n=n, k=k,
-                   dtype="float64")
+                   dtype=TRAIN_DTYPE)
     return dict(model=model, seeds=chosen, V0=init.V.detach().numpy().copy(), W0=init.W.detach().numpy().copy(),
                 result=result, curve=curve, per_task=cot_rollout_loss(model, X, w_star, k), d=d, n=n, k=k, eta=eta,
                 steps=config.steps)
@@ -218,17 +246,17 @@ def no_cot_model_loss(model, X, w_star):
 @disk_cached
 def trained_no_cot(profile: str):
     """Dense LSAs trained without CoT (same sizes, steps and seeds), with the evaluation curve on the same tasks."""
-    from dynamics.gd_cot import train_no_cot_seeds
     from dynamics.training import TrainConfig
 
-    cfg, chosen = TRAINING[profile], seeds(profile)
+    cfg, chosen, dtype = TRAINING[profile], seeds(profile), train_dtype()
     d, n = cfg["d"], cfg["n"]
     X, w_star = eval_tasks(n, d)
-    curve, callback = _eval_curve(lambda model: no_cot_model_loss(model, X, w_star), cfg["eval_every"])
+    Xt, wt = X.to(dtype), w_star.to(dtype)
+    curve, callback = _eval_curve(lambda model: no_cot_model_loss(model, Xt, wt), cfg["eval_every"])
     config = TrainConfig(steps=cfg["no_cot_steps"], seeds=chosen)
-    model, result = train_no_cot_seeds(d, n, config, chosen, init_scale=0.1, callback=callback)
+    model, result = train_no_cot(d, n, config, chosen, init_scale=0.1, callback=callback)
     timings.record(f"gd_cot no-CoT training (figure2), {len(chosen)} seeds batched", steps=cfg["no_cot_steps"],
-                   batch=config.batch * len(chosen), seconds=result.seconds, d=d, n=n, dtype="float64")
+                   batch=config.batch * len(chosen), seconds=result.seconds, d=d, n=n, dtype=TRAIN_DTYPE)
     return dict(model=model, seeds=chosen, result=result, curve=curve, per_task=no_cot_model_loss(model, X, w_star),
                 d=d, n=n, steps=cfg["no_cot_steps"])
 
@@ -285,19 +313,24 @@ def trained_softmax(profile: str, cot: bool):
     """Softmax-attention models over the profile's seeds, trained with CoT (k-step GD targets) or without, with
     the evaluation curve on the fixed evaluation set. Returns dict: model, seeds, result, curve, per_task
     ((S, tasks) final evaluation loss), and the sizes."""
+    import torch
+
     from dynamics.gd_cot import train_softmax_seeds
     from dynamics.training import TrainConfig
 
-    cfg, chosen = SOFTMAX[profile], seeds(profile)
+    cfg, chosen, dtype = SOFTMAX[profile], seeds(profile), train_dtype()
     d, n, k, eta = cfg["d"], cfg["n"], cfg["k"], cfg["eta"]
     X, w_star = eval_tasks(n, d)
+    Xt, wt = X[:CURVE_TASKS].to(dtype), w_star[:CURVE_TASKS].to(dtype)
     loss = (lambda m, X, w: softmax_rollout_loss(m, X, w, k)) if cot else softmax_no_cot_model_loss
     # the curve (figure only) on the first CURVE_TASKS tasks: the rollouts of the full set cost 40% of the run
-    curve, callback = _eval_curve(lambda m: loss(m, X[:CURVE_TASKS], w_star[:CURVE_TASKS]), cfg["eval_every"])
+    curve, callback = _eval_curve(lambda m: loss(m, Xt, wt), cfg["eval_every"])
     config = TrainConfig(steps=cfg["steps"] if cot else cfg["no_cot_steps"], lr=cfg["lr"], seeds=chosen)
-    model, result = train_softmax_seeds(d, n, k if cot else None, eta, config, chosen, callback=callback)
+    model, result = train_softmax_seeds(d, n, k if cot else None, eta, config, chosen, dtype=dtype, callback=callback)
+    model = model.to(torch.float64)
     timings.record(f"gd_cot softmax {'CoT' if cot else 'no-CoT'} training (softmax), {len(chosen)} seeds batched",
-                   steps=config.steps, batch=config.batch * len(chosen), seconds=result.seconds, d=d, n=n, k=k)
+                   steps=config.steps, batch=config.batch * len(chosen), seconds=result.seconds, d=d, n=n, k=k,
+                   dtype=TRAIN_DTYPE)
     return {**cfg, "model": model, "seeds": chosen, "result": result, "curve": curve, "per_task": loss(model, X, w_star),
             "steps": config.steps}
 

@@ -16,12 +16,12 @@ import torch
 
 from constructions.gd_cot import no_cot_optimum
 from constructions.gd_cot import symbolic as sy
-from dynamics.gd_cot import train_no_cot_seeds
 from dynamics.training import TrainConfig
 from verify import stats
 from verify.cache import disk_cached
 from verify.gd_cot.helpers import (
     STEP_TOL, eval_tasks, near_miss_excess, no_cot_excess_tolerance, no_cot_map_loss, no_cot_model_loss, no_cot_optimum_loss, seeds,
+    train_no_cot,
 )
 
 pytestmark = pytest.mark.claim("gd_cot.corollary3_1")
@@ -63,7 +63,7 @@ def _excess(profile, d, n, steps, tasks):
     """Per seed and task: the trained model's loss minus the Theorem 3.1 optimum's on the same tasks, and the
     optimum's mean loss on them."""
     chosen = seeds(profile)
-    model, _ = train_no_cot_seeds(d, n, TrainConfig(steps=steps, lr=1e-2, batch=256, seeds=chosen), chosen)
+    model, _ = train_no_cot(d, n, TrainConfig(steps=steps, lr=1e-2, batch=256, seeds=chosen), chosen)
     X, w_star = eval_tasks(n, d, seed=99, tasks=tasks)
     reference = no_cot_optimum_loss(X, w_star)
     return no_cot_model_loss(model, X, w_star) - reference, float(reference.mean()), chosen

@@ -17,7 +17,7 @@ from verify import stats
 pytestmark = pytest.mark.claim("gd_cot.theorem4_1")
 
 DIMS = {"quick": (4, 8, 16, 32, 64), "paper": (4, 8, 16, 32, 64, 128, 256)}
-SAMPLES = {"quick": 4000, "paper": 20000}  # Wishart samples per d (chunks of 256)
+SAMPLES = {"quick": 4000, "paper": 20000}  # Wishart spectra per d (sample_spectra, seeded; shared by every k)
 
 
 def _curve(profile: str, k_of_d=None):
