@@ -127,3 +127,15 @@ def test_pattern_map_reuses_the_main_run(monkeypatch):
     with pytest.raises(OwnRun, match="5"):
         maps.pattern_model(5, "quick")
     maps.pattern_model.cache_clear()
+
+
+def test_probe_maps_run_in_process_unless_a_scheduler_is_named(monkeypatch):
+    """Inside a pytest run the maps go to a Dask scheduler only when PROOFCHECK_DASK_ADDRESS names one (paper
+    profile); otherwise, and always in quick, they run in-process beside the test workers."""
+    from sweeps.probe import DASK_ADDRESS_ENV, probe_executor
+
+    monkeypatch.delenv(DASK_ADDRESS_ENV, raising=False)
+    assert probe_executor("paper") == probe_executor("quick") == ("serial", None)
+    monkeypatch.setenv(DASK_ADDRESS_ENV, "tcp://scheduler:8786")
+    assert probe_executor("paper") == ("dask", "tcp://scheduler:8786")
+    assert probe_executor("quick") == ("serial", None)

@@ -5,19 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from sweeps import engine, plot
+from sweeps import plot
+from sweeps.probe import run_map_in_run
 
 pytestmark = pytest.mark.claim("gd_cot.theorem4_1")
 
 
 def _map(evidence, name: str, profile: str):
-    executor = "serial" if profile == "quick" else "dask"  # the paper map's 160 tasks go to a local Dask cluster
-    from verify import cache
-
-    location = str(cache.default_location()) if cache.enabled() else None
-    run = engine.run_map(name, profile=profile, executor=executor, cache_location=location, progress=False)
+    run = run_map_in_run(name, profile)  # paper: 160 tasks; in-process unless PROOFCHECK_DASK_ADDRESS is set
     boundary = plot.boundary_lines(run)
-    evidence.params.update(executor=executor, xs=run.xs, ys=run.ys, seeds=run.seeds, boundary=boundary,
+    evidence.params.update(executor=run.executor, xs=run.xs, ys=run.ys, seeds=run.seeds, boundary=boundary,
                            cells={f"sigma={c['x']:g}, k={c['y']}": f"{c['verdict']} ({sum(c['passed'])}/"
                                   f"{len(c['passed'])}, min margin {c['margin_min']:.3g})" for c in run.cells},
                            wall_seconds=round(run.wall_seconds, 1), task_seconds=round(run.task_seconds, 1))
