@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from reports import render
+from verify.evidence import record_label
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -252,3 +253,36 @@ def test_progress_per_claim(pytester):
     pytester.makepyfile(test_checks=CHECKS)
     result, _ = _run(pytester)
     assert "proofcheck: claim 1/1 gd_cot.theorem3_2 done (8 checks), elapsed 0:0" in result.stdout.str()
+
+
+PROBE_CHECKS = '''
+import pytest
+from verify.evidence import finding_not_met
+
+pytestmark = pytest.mark.claim("gd_cot.theorem3_2")
+
+@finding_not_met("the expectation is not met at paper sizes")
+def test_probe_missed(evidence):
+    evidence.describe("a probe whose expectation fails", role="probe")
+    evidence.check_le(3.0, 2.0, reason="r")
+
+@finding_not_met("marked, but met")
+def test_probe_met(evidence):
+    evidence.describe("a probe whose expectation holds", role="probe")
+    evidence.check_le(1.0, 2.0, reason="r")
+'''
+
+
+def test_finding_not_met_is_expected_only_in_its_profile(pytester):
+    """finding_not_met: in the paper profile a missed probe reads 'finding: not met' and pytest stays green, while
+    a marked probe that is met fails (strict: its record reads 'error', the mark must go); in quick the mark is
+    inert (a miss fails as usual)."""
+    pytester.makepyfile(test_probe=PROBE_CHECKS)
+    for profile, outcomes, met_verdict in (("paper", dict(xfailed=1, failed=1), "error"),
+                                           ("quick", dict(failed=1, passed=1), "pass")):
+        result, data = _run(pytester, "test_probe.py", "--proofcheck-profile", profile)
+        result.assert_outcomes(**outcomes)
+        rec = {e["nodeid"].split("::")[1]: e for e in data["evidence"]}
+        assert rec["test_probe_missed"]["verdict"] == "fail" and rec["test_probe_missed"]["role"] == "probe"
+        assert record_label(rec["test_probe_missed"]) == "finding: not met"
+        assert rec["test_probe_met"]["verdict"] == met_verdict

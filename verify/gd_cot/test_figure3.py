@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from verify.evidence import not_reproduced
+from verify.evidence import finding_not_met, not_reproduced
 from verify import stats
 from verify.gd_cot.helpers import (
     EVAL_TASKS, HEADROOM, OOD_SPECTRA, STEP_TOL, TRAINING, gd_step_tolerance, half_sq, no_cot_ood, ood_covariance,
@@ -203,6 +203,8 @@ def test_negative_control_near_miss_step(evidence, profile):
                                           what=f"gap of V x 1.05, k={k}"), expect="reject", seed=seed)
 
 
+@finding_not_met("paper (d = 10, n = 20): the model trained at k = 10, rolled out to 40 steps, diverges on at least one "
+                 "of the 8 seeds (mean loss at k = 40 infinite; sessions 7 and 8, measured)")
 def test_probe_model_rolled_out_beyond_training_length(evidence, profile):
     cfg, curves = _curves(profile)
     drift, gd, losses = _drift(profile, cfg)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from verify import stats
+from verify.evidence import finding_not_met
 from verify.gd_cot.helpers import (
     FAR_BELOW, HEADROOM, SOFTMAX, TRAINING, exact_gd_over_no_cot, eval_tasks, gd_step_tolerance, half_sq, softmax_rollout_loss, trained_cot,
     trained_no_cot, trained_softmax,
@@ -68,6 +69,8 @@ def _gd_with_step_error(X, w_star, eta, k, rel):
     return gd_targets_torch(X, w_star, eta * (1 + rel), k)[:, -1]
 
 
+@finding_not_met("paper (k = 20, d = 10, n = 20): the softmax rollouts track k-step GD only as closely as GD with a "
+                 "33-35% step error on every seed, not within 25% (sessions 7 and 8, measured)")
 def test_finding_distance_to_k_step_gd(evidence, profile):
     from constructions.gd_cot.softmax_model import softmax_rollout_estimates
     from constructions.gd_cot.torch_model import gd_targets_torch

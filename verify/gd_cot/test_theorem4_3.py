@@ -25,6 +25,7 @@ from constructions.gd_cot.wishart import best_looped_step, looped_gd_loss
 from dynamics.gd_cot import train_looped_seeds
 from dynamics.training import TrainConfig
 from verify.cache import disk_cached
+from verify.evidence import finding_not_met
 from verify.stats import mean_in_band, mean_le, ratio_of_means_ge
 
 pytestmark = pytest.mark.claim("gd_cot.theorem4_3")
@@ -160,6 +161,8 @@ def test_trained_reaches_reduced_optimum(evidence, profile):
         evidence.check_stat(mean_le(tr - out["optimum"], EXCESS_TOL * opt, what="trained minus optimum"), seed=s)
 
 
+@finding_not_met("paper (8 seeds, 20000 steps): seed 2 ends 7.6e-4 above the e = 0 optimum, where the probe expects "
+                 "it below (its excess is inside the main check's tolerance; sessions 7 and 8, measured)")
 def test_finding_trained_below_e0_optimum(evidence, profile):
     seeds, out, _, _ = _trained_excess(profile)
     opt = exact_optimum(N, D, 2).loss
