@@ -41,3 +41,18 @@ def test_cli_writes_the_table(tmp_path, monkeypatch, capsys):
     empty.write_text("no durations here\n")
     assert schedule.main([str(empty), "--profile", "quick"]) == 2
     assert "no duration lines" in capsys.readouterr().err
+
+
+def test_cli_reads_a_results_json(tmp_path, monkeypatch, capsys):
+    """A run's results.json is a source too: its records' seconds summed per file."""
+    table = tmp_path / "file_seconds.json"
+    table.write_text(json.dumps({"quick": {"x.py": 1.0}}))
+    monkeypatch.setattr(schedule, "TABLE", table)
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"evidence": [
+        {"nodeid": "verify/a/test_x.py::test_one", "seconds": 2.5},
+        {"nodeid": "verify/a/test_x.py::test_two[3]", "seconds": 1.0},
+        {"nodeid": "verify/b/test_y.py::test_z", "seconds": None}]}))
+    assert schedule.main([str(results), "--profile", "paper"]) == 0
+    got = json.loads(table.read_text())
+    assert got["paper"] == {"verify/a/test_x.py": 3.5, "verify/b/test_y.py": 0.0} and got["quick"] == {"x.py": 1.0}

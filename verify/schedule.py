@@ -52,18 +52,33 @@ def parse_durations(text: str) -> dict[str, float]:
     return dict(out)
 
 
+def results_seconds(data: dict) -> dict[str, float]:
+    """Seconds per file summed over the evidence records of a results.json (each record's ``seconds``: its check's
+    call, a training it triggers included)."""
+    out: dict[str, float] = defaultdict(float)
+    for rec in data.get("evidence", []):
+        out[rec["nodeid"].split("::")[0]] += float(rec.get("seconds") or 0.0)
+    return dict(out)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m verify.schedule", description=__doc__.split("\n\n")[0])
-    ap.add_argument("log", help="pytest output with --durations=0")
+    ap.add_argument("log", help="pytest output with --durations=0, or a run's results.json")
     ap.add_argument("--profile", choices=("quick", "paper"), required=True)
     args = ap.parse_args(argv)
     try:
-        seconds = parse_durations(Path(args.log).read_text())
+        text = Path(args.log).read_text()
     except OSError as exc:
         print(f"error: cannot read {args.log}: {exc.strerror}", file=sys.stderr)
         return 2
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    seconds = results_seconds(data) if isinstance(data, dict) else parse_durations(text)
     if not seconds:
-        print(f"error: no duration lines in {args.log} (run pytest with --durations=0)", file=sys.stderr)
+        print(f"error: no duration lines or evidence records in {args.log} (run pytest with --durations=0)",
+              file=sys.stderr)
         return 2
     table = json.loads(TABLE.read_text()) if TABLE.exists() else {}
     table[args.profile] = {p: round(s, 1) for p, s in sorted(seconds.items(), key=lambda kv: -kv[1])}
