@@ -107,10 +107,10 @@ def predict(V: torch.Tensor, W: torch.Tensor, tasks: LoopedTasks, loops: int, *,
     """
     G, q = tasks.G, tasks.q
     eye = torch.eye(G.shape[-1], dtype=G.dtype)
-    for _ in range(positive_int(loops, "loops", "the number of loops L")):
+    for l in range(positive_int(loops, "loops", "the number of loops L")):
         T = eye + _shared_times(V, _times_shared(G, W))  # G is already divided by n
         q = (T * q[..., None, :]).sum(-1)  # T q per task
-        if not freeze_data:
+        if not freeze_data and l < loops - 1:  # the last loop's moved keys are never read
             G = T @ G @ T.transpose(-1, -2)
     return -q[..., -1]
 
