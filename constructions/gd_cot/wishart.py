@@ -125,7 +125,8 @@ def sample_spectra(n: int, d: int, samples: int, seed: int):
 
     and B B^T is tridiagonal (diagonal B_ii^2 + B_{i,i-1}^2, off-diagonal B_ii B_{i+1,i}): O(d^2) per sample
     (LAPACK stemr) instead of O(d^2 n) to form X X^T and O(d^3) to solve it (d = 256, n = 1024: 0.9 ms against
-    34 ms of CPU per sample, measured). For d > n, X X^T has d - n zero eigenvalues and the spectrum of X^T X (the roles of n and d swapped).
+    34 ms of CPU per sample, measured). For d > n, X X^T has d - n zero eigenvalues and the spectrum of X^T X
+    (the roles of n and d swapped).
     Checked against the exact moments E tr S^m (tests/test_formulas_gd_cot.py)."""
     import numpy as np
     from scipy.linalg import eigvalsh_tridiagonal
