@@ -35,7 +35,6 @@ from dynamics.training import progress
 from constructions.tree_paths.symbolic import alpha, beta
 from constructions.tree_paths.torch_model import (
     LOSS_FACTOR, TreeBatch, backward_loss, forward_loss, pad_embeddings, sample_backward, sample_forward,
-    stack_batches,
 )
 
 @contextmanager
@@ -204,7 +203,7 @@ def train_backward_seeds(m: int, S: int, lr: float, steps: int, batch: int, seed
     elapsed = 0.0
     for t in progress(range(steps + 1), steps + 1, "tree_paths training"):
         t0 = time.perf_counter()
-        data = stack_batches([sample_backward(g, batch, m, S) for g in gens])
+        data = sample_backward(gens, batch, m, S)  # stacked over seeds
         loss = backward_loss(B, A_pad, data)  # (s,)
         if t % log_every == 0 or t == steps:
             Hs = A.T @ B.detach().numpy() @ A if embeddings is not None else B.detach().numpy()
@@ -355,7 +354,7 @@ def train_forward_seeds(m: int, S: int, lr: float, steps: int, batch: int, seeds
     elapsed = 0.0
     for t in progress(range(steps + 1), steps + 1, "tree_paths training"):
         t0 = time.perf_counter()
-        data = stack_batches([sample_forward(g, batch, m, S) for g in gens])
+        data = sample_forward(gens, batch, m, S)  # stacked over seeds
         loss, node, stage = forward_loss(U, V, A_pad, data, parts=True)  # (s,) each
         if t % log_every == 0 or t == steps:
             for i, out in enumerate(outs):
@@ -497,8 +496,7 @@ def train_oneshot_seeds(m: int, S: int, lr: float, steps: int, batch: int, seeds
     from 0) trained by minibatch SGD on the same perfect trees as :func:`train_backward_seeds`: seed s draws its
     trees from ``manual_seed(seeds[s])``, the same stream as the CoT run of that seed. Returns (Bx (s, m, S, S),
     By (s, m, S, S), one trajectory per seed)."""
-    from constructions.tree_paths.padded import from_perfect, oneshot_loss, pad_trees, stack_padded
-    from constructions.tree_paths.torch_model import TreeBatch
+    from constructions.tree_paths.padded import oneshot_loss
 
     m = positive_int(m, "m", "the depth of the perfect binary trees")
     seeds = _seeds(seeds)
@@ -507,28 +505,25 @@ def train_oneshot_seeds(m: int, S: int, lr: float, steps: int, batch: int, seeds
     gens = [torch.Generator().manual_seed(s) for s in seeds]
 
     def data(_t):
-        return [sample_backward(g, batch, m, S) for g in gens]
+        return sample_backward(gens, batch, m, S)  # stacked over seeds
 
-    def loss(batches: list[TreeBatch]):
-        return oneshot_loss(Bx, By, _perfect_padded(batches), m)
+    def loss(batch_: TreeBatch):
+        return oneshot_loss(Bx, By, _perfect_padded(batch_), m)
 
     outs = _sgd_loop([Bx, By], loss, data, positive_int(steps, "steps"), positive_float(lr, "lr"), len(seeds),
                      log_every)
     return Bx.detach().numpy().copy(), By.detach().numpy().copy(), outs
 
 
-def _perfect_padded(batches):
-    """Perfect-tree TreeBatches (one per run) as a stacked PaddedBatch (no Python per tree: the perfect layout is
-    edges, goal, CoT tokens, exactly the padded layout with nothing padded)."""
+def _perfect_padded(batch: TreeBatch):
+    """A perfect-tree TreeBatch (stacked over runs: a leading axis) as a stacked PaddedBatch (no Python per tree:
+    the perfect layout is edges, goal, CoT tokens, exactly the padded layout with nothing padded)."""
     from constructions.tree_paths.padded import PaddedBatch
 
-    b0 = batches[0]
-    n = 2 ** (b0.m + 1) - 1
-    st = lambda f: torch.stack([f(b) for b in batches])
-    paths = st(lambda b: torch.cat([b.keys_y[:, n - 1:n], b.targets], dim=1))
-    return PaddedBatch(b0.S, n - 1, st(lambda b: b.keys_x), st(lambda b: b.keys_y),
-                       torch.ones(len(batches), *b0.keys_x.shape, dtype=torch.bool), paths,
-                       torch.full(paths.shape[:2], b0.m))
+    n = 2 ** (batch.m + 1) - 1
+    paths = torch.cat([batch.keys_y[..., n - 1:n], batch.targets], dim=-1)
+    return PaddedBatch(batch.S, n - 1, batch.keys_x, batch.keys_y, torch.ones(batch.keys_x.shape, dtype=torch.bool),
+                       paths, torch.full(paths.shape[:-1], batch.m))
 
 
 @_one_thread
@@ -542,7 +537,7 @@ def train_backward_finite(m: int, S: int, lr: float, steps: int, batch: int, see
     from constructions.tree_paths.padded import padded_backward_loss
 
     seeds, sizes = _seeds(seeds), tuple(positive_int(N, "size") for N in sizes)
-    pools = [_perfect_padded([sample_backward(torch.Generator().manual_seed(s), max(sizes), m, S)]) for s in seeds]
+    pools = [_perfect_padded(sample_backward([torch.Generator().manual_seed(s)], max(sizes), m, S)) for s in seeds]
     idx_gens = [torch.Generator().manual_seed(10_000 + s) for s in seeds]
     runs = [(i, N) for N in sizes for i in range(len(seeds))]
     B = torch.zeros(len(runs), S, S, dtype=torch.float64, requires_grad=True)

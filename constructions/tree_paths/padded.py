@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from constructions.errors import ProofCheckError, positive_int
-from constructions.tree_paths.torch_model import LOSS_FACTOR, TreeBatch
+from constructions.tree_paths.torch_model import LOSS_FACTOR, TreeBatch, _at_keys, _query_rows
 from constructions.tree_paths.trees import Tree
 
 
@@ -164,12 +164,9 @@ def stack_padded(batches) -> PaddedBatch:
     return PaddedBatch(S, E, *(torch.stack(c) for c in cols))
 
 
-def _pick(q: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-    """logits[..., b, k, t] = q[..., b, k, keys[..., b, t]] (0 for the zero slot S): a gather (its gradient is a
-    scatter-add along one axis, fast on CPU)."""
-    qp = torch.nn.functional.pad(q, (0, 1))
-    idx = keys[..., None, :].expand(*q.shape[:-1], keys.shape[-1])
-    return torch.gather(qp, -1, idx)
+def _pad(M: torch.Tensor) -> torch.Tensor:
+    """M with a zero last row and column: index S (the zero slot) reads 0."""
+    return torch.nn.functional.pad(M, (0, 1, 0, 1))
 
 
 def _spread(p: torch.Tensor, values: torch.Tensor, S: int) -> torch.Tensor:
@@ -179,9 +176,13 @@ def _spread(p: torch.Tensor, values: torch.Tensor, S: int) -> torch.Tensor:
     return out[..., :S]
 
 
-def _onehot(idx: torch.Tensor, S: int) -> torch.Tensor:
-    """e_idx in R^S (float64), the zero vector for idx = S (the zero slot)."""
-    return torch.nn.functional.one_hot(idx, S + 1).double()[..., :S]
+def _onehot_sq_error(y_hat: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """||y_hat - e_target||^2 over the last axis without forming e_target: ||y_hat||^2 - 2 y_hat[target] + 1
+    (e_S, the zero slot, is the zero vector: then ||y_hat||^2)."""
+    S = y_hat.shape[-1]
+    real = target < S
+    picked = torch.nn.functional.pad(y_hat, (0, 1)).gather(-1, target[..., None])[..., 0]
+    return (y_hat ** 2).sum(-1) - 2 * picked + real.to(y_hat.dtype)
 
 
 def padded_backward_loss(B: torch.Tensor, batch: PaddedBatch, reduction: str = "mean") -> torch.Tensor:
@@ -190,16 +191,13 @@ def padded_backward_loss(B: torch.Tensor, batch: PaddedBatch, reduction: str = "
     S, E, L = batch.S, batch.E, batch.Lmax
     qpos = E + torch.arange(L)
     cur = batch.keys_y[..., qpos]  # ([s,] b, L): v_k
-    # logit_{k,j} = B[x_j, v_k], as one-hot products (matmuls: their gradients are fast, unlike a gather's scatter)
-    q = torch.einsum("...ij,...bkj->...bki", B, _onehot(cur, S))  # ([s,] b, L, S): column v_k of B
-    logits = _pick(q, batch.keys_x)
+    logits = _at_keys(_query_rows(_pad(B), cur), batch.keys_x)  # logit_{k,j} = B[x_j, v_k] (gathers)
     T = batch.keys_x.shape[-1]
     visible = (torch.arange(T)[None, :] <= qpos[:, None]) & batch.key_valid[..., None, :]
     p = torch.softmax(logits.masked_fill(~visible, float("-inf")), dim=-1)
     y_hat = _spread(p, batch.keys_y, S)
-    target = _onehot(batch.targets, S)
     qv = batch.query_valid.double()
-    err = LOSS_FACTOR * (((y_hat - target) ** 2).sum(-1) * qv).sum(-1) / batch.lengths
+    err = LOSS_FACTOR * (_onehot_sq_error(y_hat, batch.targets) * qv).sum(-1) / batch.lengths
     return err.mean(-1) if reduction == "mean" else err
 
 
@@ -207,10 +205,15 @@ def oneshot_outputs(Bx: torch.Tensor, By: torch.Tensor, batch: PaddedBatch) -> t
     """y_hat ([s,] b, m, S) of the one-shot model (module docstring) on the edge and goal tokens only; Bx, By are
     (m, S, S) or (s, m, S, S)."""
     S, E = batch.S, batch.E
-    g = _onehot(batch.goals, S)  # ([s,] b, S)
-    qx = torch.einsum("...kij,...bj->...bki", Bx, g)  # ([s,] b, m, S): column g of Bx_k
-    qy = torch.einsum("...kij,...bj->...bki", By, g)
-    logits = _pick(qx, batch.keys_x[..., :E + 1]) + _pick(qy, batch.keys_y[..., :E + 1])
+    m = Bx.shape[-3]
+    g = batch.goals[..., None].expand(*batch.goals.shape, m)  # ([s,] b, m): every query carries the goal
+
+    def rows(M):  # ([s,] b, m, S+1): column g of M_k, query k's logit over key labels
+        Mk = _pad(M).movedim(-3, 0)  # (m, [s,] S+1, S+1)
+        return torch.stack([_query_rows(Mk[k], g[..., k]) for k in range(m)], dim=-2)
+
+    logits = (_at_keys(rows(Bx), batch.keys_x[..., :E + 1])
+              + _at_keys(rows(By), batch.keys_y[..., :E + 1]))
     visible = batch.key_valid[..., None, :E + 1]
     p = torch.softmax(logits.masked_fill(~visible, float("-inf")), dim=-1)
     return _spread(p, batch.keys_y[..., :E + 1], S)
@@ -221,22 +224,27 @@ def oneshot_loss(Bx: torch.Tensor, By: torch.Tensor, batch: PaddedBatch, m: int)
     trees), averaged over the batch (per seed with a seed axis). A SUM over the queries, not the CoT loss's mean:
     each query has its own matrices, so each gets the per-step gradient scale that the CoT model's shared B gets
     from its m steps (with the mean, query 0 alone would learn m times slower than the CoT model's first step)."""
-    S = batch.S
     y_hat = oneshot_outputs(Bx, By, batch)
-    target = _onehot(batch.targets[..., :m], S)
-    return (LOSS_FACTOR * ((y_hat - target) ** 2).sum(-1).sum(-1)).mean(-1)
+    return (LOSS_FACTOR * _onehot_sq_error(y_hat, batch.targets[..., :m]).sum(-1)).mean(-1)
 
 
 def _np(x):
     return x.detach().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
-def decode_cot(B: np.ndarray, batch: PaddedBatch, steps: int | None = None) -> np.ndarray:
-    """Argmax-feedback decoding of the CoT model (one-hot embeddings) on every tree of an unstacked batch:
-    per tree, whether the decoded path v_1 .. v_L is exact (the numpy reference is model.decode_path).
+def decode_cot(B: np.ndarray, batch: PaddedBatch, steps: int | None = None, embeddings=None) -> np.ndarray:
+    """Argmax-feedback decoding of the CoT model on every tree of an unstacked batch: per tree, whether the
+    decoded path v_1 .. v_L is exact (the numpy reference is model.decode_path).
     ``steps`` cuts the chain: only the first ``steps`` queries see their own CoT tokens; later outputs repeat the
-    last query's context unchanged (steps = 1: every node read from the goal token's pass)."""
+    last query's context unchanged (steps = 1: every node read from the goal token's pass).
+    ``embeddings`` A (d x S; default one-hot): key j's logit a_{x_j}^T B a_{v_k} = (A^T B A)[x_j, v_k], and the
+    node decoded from y_hat = sum_j p_j a_{y_j} is argmax_i a_i^T y_hat = argmax_i (m^T A^T A)_i, with m_u the
+    attention mass on keys whose y is u: model.decode_path's rule, for any A."""
     S, E, L = batch.S, batch.E, batch.Lmax
+    gram = None
+    if embeddings is not None:
+        A = np.asarray(embeddings, dtype=np.float64)
+        B, gram = A.T @ B @ A, A.T @ A
     Bp = np.zeros((S + 1, S + 1))
     Bp[:S, :S] = B
     X, Y = _np(batch.keys_x)[:, :E + 1].copy(), _np(batch.keys_y)[:, :E + 1].copy()
@@ -252,7 +260,7 @@ def decode_cot(B: np.ndarray, batch: PaddedBatch, steps: int | None = None) -> n
         p /= p.sum(1, keepdims=True)
         scores = np.zeros((b, S + 1))
         np.add.at(scores, (np.repeat(rows, X.shape[1]), Y.ravel()), p.ravel())
-        dec = scores[:, :S].argmax(1)
+        dec = (scores[:, :S] if gram is None else scores[:, :S] @ gram).argmax(1)
         live = k < lengths
         ok &= ~live | (dec == targets[:, k])
         if steps is None or k + 1 < steps:

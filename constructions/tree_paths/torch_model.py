@@ -51,53 +51,73 @@ class TreeBatch:
         return perfect_binary_tree(self.m, lab), int(lab[int(self.goal_pos[i])])
 
 
-def _perfect_batch(gen: torch.Generator, batch: int, m: int, S: int):
+def _perfect_draws(gen: torch.Generator, batch: int, m: int, S: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The random numbers of one batch, in stream order: label keys (batch, S) ~ U[0, 1), then goal leaves."""
     m = positive_int(m, "m", "the depth of the perfect binary trees")
     batch = positive_int(batch, "batch", "the batch size")
     n = 2 ** (m + 1) - 1
     if positive_int(S, "S", "the number of labels") < n:
         raise ProofCheckError(f"S (the number of labels) must be at least n = 2^(m+1) - 1 = {n} (got S={S})")
-    labels = torch.rand(batch, S, generator=gen, dtype=torch.float64).argsort(dim=1)[:, :n]
-    leaf = torch.randint(2 ** m, (batch,), generator=gen) + 2 ** m - 1
+    keys = torch.rand(batch, S, generator=gen, dtype=torch.float64)
+    return keys, torch.randint(2 ** m, (batch,), generator=gen)
+
+
+def _perfect_batch(keys: torch.Tensor, leaf_index: torch.Tensor, m: int):
+    """Trees from the draws of :func:`_perfect_draws`, with any leading axes ([s,] b): labels a uniform
+    permutation prefix (argsort of the keys), goal leaf position 2^m - 1 + leaf_index."""
+    n = 2 ** (m + 1) - 1
+    labels = keys.argsort(dim=-1)[..., :n]
+    leaf = leaf_index + 2 ** m - 1
     pos = [leaf]
     for _ in range(m):
         pos.append((pos[-1] - 1) // 2)
-    path = torch.stack([labels.gather(1, p[:, None])[:, 0] for p in pos], dim=1)  # (b, m+1): v_0..v_m
-    child = labels[:, 1:]
-    parent = labels[:, (torch.arange(1, n) - 1) // 2]
+    path = labels.gather(-1, torch.stack(pos, dim=-1))  # ([s,] b, m+1): v_0..v_m
+    child = labels[..., 1:]
+    parent = labels[..., (torch.arange(1, n) - 1) // 2]
     return n, labels, leaf, path, child, parent
 
 
-def sample_backward(gen: torch.Generator, batch: int, m: int, S: int) -> TreeBatch:
+def _draws(gens, batch: int, m: int, S: int):
+    """One generator: its draws; a list of generators: each one's draws (the same numbers), stacked."""
+    if isinstance(gens, torch.Generator):
+        return _perfect_draws(gens, batch, m, S)
+    keys, leaves = zip(*(_perfect_draws(g, batch, m, S) for g in gens))
+    return torch.stack(keys), torch.stack(leaves)
+
+
+def sample_backward(gen, batch: int, m: int, S: int) -> TreeBatch:
     """Tokens: n - 1 edges (child; parent), goal (0; g), CoT c_1..c_{m-1} = (v_{k-1}; v_k); queries: goal and
-    c_1..c_{m-1}; targets v_1..v_m."""
-    n, labels, leaf, path, child, parent = _perfect_batch(gen, batch, m, S)
-    zero = torch.full((batch, 1), S)
-    keys_x = torch.cat([child, zero, path[:, :m - 1]], dim=1)
-    keys_y = torch.cat([parent, path[:, :1], path[:, 1:m]], dim=1)
+    c_1..c_{m-1}; targets v_1..v_m. ``gen`` a list of generators: one batch per generator, stacked on a leading
+    seed axis (equal to :func:`stack_batches` of the solo batches, drawn in one vectorised pass)."""
+    n, labels, leaf, path, child, parent = _perfect_batch(*_draws(gen, batch, m, S), m)
+    zero = torch.full((*leaf.shape, 1), S)
+    keys_x = torch.cat([child, zero, path[..., :m - 1]], dim=-1)
+    keys_y = torch.cat([parent, path[..., :1], path[..., 1:m]], dim=-1)
     query_pos = torch.arange(n - 1, n - 1 + m)
-    return TreeBatch("backward", m, S, labels, leaf, keys_x, keys_y, None, query_pos, path[:, 1:], None)
+    return TreeBatch("backward", m, S, labels, leaf, keys_x, keys_y, None, query_pos, path[..., 1:], None)
 
 
 def forward_targets(path: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Node and stage targets of the 2m+1 forward steps from the paths v_0..v_m (b, m+1)."""
-    m = path.shape[1] - 1
-    nodes = torch.cat([path[:, 1:], path[:, -1:], path.flip(1)[:, 1:]], dim=1)
+    """Node and stage targets of the 2m+1 forward steps from the paths v_0..v_m ([s,] b, m+1)."""
+    m = path.shape[-1] - 1
+    nodes = torch.cat([path[..., 1:], path[..., -1:], path.flip(-1)[..., 1:]], dim=-1)
     stages = torch.cat([torch.zeros(m, dtype=torch.long), torch.ones(m + 1, dtype=torch.long)])
-    return nodes, stages.expand(path.shape[0], -1)
+    return nodes, stages.expand(*path.shape[:-1], -1)
 
 
-def sample_forward(gen: torch.Generator, batch: int, m: int, S: int) -> TreeBatch:
+def sample_forward(gen, batch: int, m: int, S: int) -> TreeBatch:
     """Tokens: n - 1 edges (child; parent; 0), root (r; r; s_f), goal (g; 0; s_b), then after each of the first
-    2m steps (target ; previous current node ; target stage); queries: goal and those 2m tokens."""
-    n, labels, leaf, path, child, parent = _perfect_batch(gen, batch, m, S)
+    2m steps (target ; previous current node ; target stage); queries: goal and those 2m tokens. ``gen`` a list
+    of generators: stacked on a leading seed axis, as :func:`sample_backward`."""
+    n, labels, leaf, path, child, parent = _perfect_batch(*_draws(gen, batch, m, S), m)
     nodes, stages = forward_targets(path)
-    root, goal = path[:, -1:], path[:, :1]
-    current = torch.cat([goal, nodes[:, :-1]], dim=1)  # x-slot of the query at steps 1..2m+1
-    keys_x = torch.cat([child, root, goal, nodes[:, :2 * m]], dim=1)
-    keys_y = torch.cat([parent, root, torch.full((batch, 1), S), current[:, :2 * m]], dim=1)
-    keys_s = torch.cat([torch.full((batch, n - 1), ZERO_STAGE), torch.ones(batch, 1, dtype=torch.long),
-                        torch.zeros(batch, 1, dtype=torch.long), stages[:, :2 * m]], dim=1)
+    lead = leaf.shape
+    root, goal = path[..., -1:], path[..., :1]
+    current = torch.cat([goal, nodes[..., :-1]], dim=-1)  # x-slot of the query at steps 1..2m+1
+    keys_x = torch.cat([child, root, goal, nodes[..., :2 * m]], dim=-1)
+    keys_y = torch.cat([parent, root, torch.full((*lead, 1), S), current[..., :2 * m]], dim=-1)
+    keys_s = torch.cat([torch.full((*lead, n - 1), ZERO_STAGE), torch.ones(*lead, 1, dtype=torch.long),
+                        torch.zeros(*lead, 1, dtype=torch.long), stages[..., :2 * m]], dim=-1)
     query_pos = torch.arange(n, n + 2 * m + 1)
     return TreeBatch("forward", m, S, labels, leaf, keys_x, keys_y, keys_s, query_pos, nodes, stages)
 
@@ -130,9 +150,27 @@ def stack_batches(batches) -> TreeBatch:
                      b0.query_pos, st("targets"), st("stage_targets"))
 
 
-def _seed_index(P: torch.Tensor) -> tuple:
-    """Advanced-indexing prefix for a parameter with a leading seed axis ((s, ., .): index the seed), else ()."""
-    return (torch.arange(P.shape[0]).view(-1, 1, 1, 1),) if P.dim() == 3 else ()
+def _query_rows(K: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """out[[s,] b, k, u] = K[[s,] u, q[[s,] b, k]]: query k's logit over every key label u (column q of K; a
+    gather, whose gradient is a scatter-add along one axis). K is (S+1, S+1) or (s, S+1, S+1) with a seed axis
+    on q."""
+    Kt = K.transpose(-1, -2)
+    if K.dim() == 2:
+        return Kt[q]
+    idx = q.reshape(q.shape[0], -1, 1).expand(-1, -1, K.shape[-1])
+    return Kt.gather(1, idx).reshape(*q.shape, K.shape[-1])
+
+
+def _at_keys(rows: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    """logits[..., b, k, t] = rows[..., b, k, keys[..., b, t]]."""
+    return torch.gather(rows, -1, keys[..., None, :].expand(*rows.shape[:-1], keys.shape[-1]))
+
+
+def _read_out(p: torch.Tensor, keys: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """sum_t p[..., b, k, t] table[keys[..., b, t]]: the attention mass summed per label (a scatter-add over
+    the S+1 labels), times the value table (labels x d): one matrix product instead of one per tree."""
+    mass = p.new_zeros(*p.shape[:-1], table.shape[0]).scatter_add_(-1, keys[..., None, :].expand_as(p), p)
+    return mass @ table
 
 
 def backward_outputs(B: torch.Tensor, A_pad: torch.Tensor, batch: TreeBatch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -140,10 +178,9 @@ def backward_outputs(B: torch.Tensor, A_pad: torch.Tensor, batch: TreeBatch) -> 
     ((s, d, d)) and on the batch (:func:`stack_batches`), shapes (s, b, m, d) and (s, b, m, T)."""
     K = A_pad.T @ B @ A_pad  # ([s,] S+1, S+1); row S and column S are 0
     qy = batch.keys_y[..., batch.query_pos]  # ([s,] b, Q)
-    logits = K[_seed_index(B) + (batch.keys_x[..., None, :], qy[..., None])]  # ([s,] b, Q, T)
+    logits = _at_keys(_query_rows(K, qy), batch.keys_x)  # ([s,] b, Q, T): K[x_j, y_q]
     p = _attend(logits, batch.query_pos)
-    values = A_pad.T[batch.keys_y]  # (b, T, d)
-    return p @ values, p
+    return _read_out(p, batch.keys_y, A_pad.T), p
 
 
 def backward_loss(B: torch.Tensor, A_pad: torch.Tensor, batch: TreeBatch, reduction: str = "mean") -> torch.Tensor:
@@ -165,14 +202,13 @@ def forward_outputs(U: tuple[torch.Tensor, torch.Tensor], V: tuple[torch.Tensor,
     qs = batch.keys_s[..., batch.query_pos]
     probs = []
     for l in range(2):
-        K = A_pad.T @ U[l] @ A_pad
-        Vp = STAGE_PAD @ V[l]  # ([s,] 3, 2): row 2 (zero stage) is 0
-        idx = _seed_index(U[l])
-        logits = (K[idx + (batch.keys_x[..., None, :], qx[..., None])]
-                  + Vp[idx + (batch.keys_s[..., None, :], qs[..., None])])
+        K = A_pad.T @ U[l] @ A_pad  # ([s,] S+1, S+1)
+        Vp = STAGE_PAD @ V[l] @ STAGE_PAD.T  # ([s,] 3, 3): row and column 2 (zero stage) are 0
+        logits = (_at_keys(_query_rows(K, qx), batch.keys_x)  # K[x_j, x_q] + Vp[s_j, s_q]
+                  + _at_keys(_query_rows(Vp, qs), batch.keys_s))
         probs.append(_attend(logits, batch.query_pos))
-    y_hat = probs[0] @ A_pad.T[batch.keys_y]
-    s_hat = probs[1] @ STAGE_PAD[batch.keys_s]
+    y_hat = _read_out(probs[0], batch.keys_y, A_pad.T)
+    s_hat = _read_out(probs[1], batch.keys_s, STAGE_PAD)
     return y_hat, s_hat, probs
 
 
