@@ -167,19 +167,28 @@ def tree_test_set(depth: int, count: int = TREE_TEST_TREES) -> tuple:
     return tuple(deep_tree(TREE_TRAIN["S"], int(depth), rng) for _ in range(count))
 
 
-SEED_BLOCK = 3  # seeds trained together: (0, 1, 2), (3, 4, 5), ... (batched: 3 seeds cost 0.64x three solo runs)
+@lru_cache(maxsize=None)
+def tree_test_batch(depth: int):
+    """:func:`tree_test_set` as one padded batch (constructions.tree_paths.padded) for batched decoding."""
+    from constructions.tree_paths.padded import pad_trees
+
+    return pad_trees(tree_test_set(depth), TREE_TRAIN["S"])
 
 
-def tree_backward_trained(rho: float, seed: int, steps: int) -> np.ndarray:
-    """Seed ``seed``'s B, from the batched training of its block of SEED_BLOCK seeds (equal to its solo run
-    up to float64 round-off: dynamics.tree_paths.train_backward_seeds). At rho = 0 (equicorrelated(S, 0) is
-    exactly I_S) the run is theorem3/4's one-hot training whenever that one has the same instance, steps and seed:
-    it is taken from there instead of being trained twice."""
+
+SEED_BLOCK = {"quick": 3, "paper": 8}  # seeds trained in one batch: a profile's map seeds (0 .. block - 1)
+
+
+def tree_backward_trained(rho: float, seed: int, steps: int, block: int = SEED_BLOCK["quick"]) -> np.ndarray:
+    """Seed ``seed``'s B, from the batched training of its block of ``block`` seeds (equal to its solo run up to
+    float64 round-off: dynamics.tree_paths.train_backward_seeds). At rho = 0 (equicorrelated(S, 0) is exactly
+    I_S) the run is theorem3/4's one-hot training whenever that one has the same instance, steps and seed: it is
+    taken from there instead of being trained twice."""
     shared = _theorem4_training(float(rho), int(seed), int(steps))
     if shared is not None:
         return shared
-    first = int(seed) - int(seed) % SEED_BLOCK
-    return _tree_backward_block(float(rho), first, int(steps))[int(seed) - first]
+    first = int(seed) - int(seed) % int(block)
+    return _tree_backward_block(float(rho), first, int(steps), int(block))[int(seed) - first]
 
 
 def _theorem4_training(rho: float, seed: int, steps: int):
@@ -197,15 +206,15 @@ def _theorem4_training(rho: float, seed: int, steps: int):
 
 @lru_cache(maxsize=None)
 @disk_cached
-def _tree_backward_block(rho: float, first: int, steps: int) -> np.ndarray:
+def _tree_backward_block(rho: float, first: int, steps: int, block: int) -> np.ndarray:
     """Full-matrix SGD on B from 0 (dynamics.tree_paths.train_backward_seeds; seed = the tree stream) with the
-    equicorrelated embeddings of overlap rho, on depth-4 perfect trees, for seeds first .. first + SEED_BLOCK - 1
-    in one batch: (SEED_BLOCK, S, S)."""
+    equicorrelated embeddings of overlap rho, on depth-4 perfect trees, for seeds first .. first + block - 1 in
+    one batch: (block, S, S)."""
     from constructions.tree_paths import equicorrelated
     from dynamics.tree_paths import train_backward_seeds
 
     p = TREE_TRAIN
-    B, _ = train_backward_seeds(p["m"], p["S"], p["lr"], steps, p["batch"], range(first, first + SEED_BLOCK),
+    B, _ = train_backward_seeds(p["m"], p["S"], p["lr"], steps, p["batch"], range(first, first + block),
                                 embeddings=equicorrelated(p["S"], rho), log_every=steps)
     return B
 
@@ -217,16 +226,16 @@ def tree_paths_cell(rho: float, depth: int, seed: int, profile: str, train: str 
     overlapping embeddings swapped in at test) decodes the exact goal-to-root path (argmax feedback) on 1024
     unseen random trees; passes when the one-sided 99% Clopper-Pearson upper bound of the wrong-path rate is
     <= 1%."""
-    from constructions.tree_paths import BackwardModel, decode_path, equicorrelated
+    from constructions.tree_paths import equicorrelated
+    from constructions.tree_paths.padded import decode_cot
     from dynamics.tree_paths import symmetric_parts
     from verify import stats
 
     S = TREE_TRAIN["S"]
     A = equicorrelated(S, rho)
-    B = tree_backward_trained(rho if train == "per_rho" else 0.0, seed, TREE_STEPS[profile])
-    model = BackwardModel(B)
+    B = tree_backward_trained(rho if train == "per_rho" else 0.0, seed, TREE_STEPS[profile], SEED_BLOCK[profile])
     trees = tree_test_set(int(depth))
-    wrong = sum(not decode_path(model, t, g, A).correct for t, g in trees)
+    wrong = int((~decode_cot(B, tree_test_batch(int(depth)), embeddings=A)).sum())  # decode_path's rule, batched
     test = stats.rate_le(wrong, len(trees), TREE_MAX_PATH_ERROR_RATE, what="wrong-path rate")
     H = symmetric_parts(A.T @ B @ A)
     return {"passed": bool(test.high <= TREE_MAX_PATH_ERROR_RATE),

@@ -118,3 +118,25 @@ def test_padded_batches_match_the_reference_model():
     want = np.array([decode_path(BackwardModel(B), t, g, np.eye(S)).correct for t, g in items])
     assert 0 < want.mean() < 1
     assert (decode_cot(B, pad_trees(items, S)) == want).all()
+
+
+@pytest.mark.parametrize("kind", ["equicorrelated", "random"])
+def test_batched_decoding_with_embeddings_matches_the_reference_model(kind):
+    """decode_cot with embeddings A (logits from A^T B A, nodes by argmax_i a_i^T y_hat) gives decode_path's
+    exact/wrong verdict per tree: for the equicorrelated A of the tree_paths map and for a random non-orthogonal A
+    (no symmetry to lean on), with a B whose verdicts are mixed."""
+    from constructions.tree_paths import BackwardModel, decode_path, equicorrelated, random_leaf, random_test_tree
+    from constructions.tree_paths.padded import decode_cot, pad_trees
+
+    S = 31
+    rng = np.random.default_rng(3)
+    A = equicorrelated(S, 0.3) if kind == "equicorrelated" else np.eye(S) + 0.3 * rng.normal(size=(S, S)) / np.sqrt(S)
+    B = rng.normal(size=(S, S)) + 2.5 * np.eye(S)
+    items = []
+    for _ in range(200):
+        t = random_test_tree(S, rng)
+        items.append((t, random_leaf(t, rng)))
+    want = np.array([decode_path(BackwardModel(B), t, g, A).correct for t, g in items])
+    assert 0 < want.mean() < 1
+    assert (decode_cot(B, pad_trees(items, S), embeddings=A) == want).all()
+    assert not (decode_cot(B, pad_trees(items, S)) == want).all()  # the one-hot rule is not the same decoder

@@ -98,13 +98,14 @@ def test_tree_map_rho0_reuses_theorem4_training(monkeypatch):
     stub = np.arange(3 * 4, dtype=float).reshape(3, 2, 2)
     monkeypatch.setattr(th, "backward_sgd_seeds", lambda profile: (stub, None, (0, 1, 2)))
     own = []
-    monkeypatch.setattr(maps, "_tree_backward_block", lambda rho, first, steps: own.append((rho, first, steps)) or stub * 0)
+    monkeypatch.setattr(maps, "_tree_backward_block", lambda rho, first, steps, block: own.append((rho, first, steps, block)) or stub * 0)
     quick_steps = th.STEPS["quick"]["backward_sgd"]
     assert np.array_equal(maps.tree_backward_trained(0.0, 1, quick_steps), stub[1])
     assert not own
     maps.tree_backward_trained(0.1, 1, quick_steps)
     maps.tree_backward_trained(0.0, 1, quick_steps + 1)
-    assert own == [(0.1, 0, quick_steps), (0.0, 0, quick_steps + 1)]
+    maps.tree_backward_trained(0.1, 2, quick_steps, 8)
+    assert own == [(0.1, 0, quick_steps, 3), (0.0, 0, quick_steps + 1, 3), (0.1, 0, quick_steps, 8)]
 
 
 def test_pattern_map_reuses_the_main_run(monkeypatch):
