@@ -104,31 +104,37 @@ def predict(V: torch.Tensor, W: torch.Tensor, tasks: LoopedTasks, loops: int, *,
     """y_hat per task for dense (V, W) through the Gram recursion (equal to ``LoopedLSA.forward``).
 
     ``freeze_data=True`` keeps G at G_0 (the keys never move): the near-miss model without data updates.
+
+    Only matrix-vector products are formed: q_{l+1} = T_l q_l needs G_l applied to one vector, and
+    G_l v = T_{l-1} G_{l-1} T_{l-1}^T v unrolls to products with G_0 (3^l of them per loop: L = 2, the trained
+    case, costs 4 in all). T_l^T v = v + W^T G_l V^T v, as every G_l is symmetric. On CPU this is about 2x faster
+    per loss-and-gradient than forming the D x D products T_l G_l T_l^T per task (3.7 -> 1.6-1.9 ms, 3 seeds,
+    batch 256, measured).
     """
-    G, q = tasks.G, tasks.q
-    eye = torch.eye(G.shape[-1], dtype=G.dtype)
+    G0 = tasks.G  # already divided by n
+
+    def gram(l: int, v):  # G_l v
+        if l == 0 or freeze_data:
+            return (G0 * v[..., None, :]).sum(-1)
+        return step(l - 1, gram(l - 1, step(l - 1, v, transpose=True)))
+
+    def step(l: int, v, transpose: bool = False):  # T_l v, or T_l^T v
+        if transpose:
+            return v + _times(gram(l, _times(v, V.transpose(-1, -2))), W.transpose(-1, -2))
+        return v + _times(gram(l, _times(v, W)), V)
+
+    q = tasks.q
     for l in range(positive_int(loops, "loops", "the number of loops L")):
-        T = eye + _shared_times(V, _times_shared(G, W))  # G is already divided by n
-        q = (T * q[..., None, :]).sum(-1)  # T q per task
-        if not freeze_data and l < loops - 1:  # the last loop's moved keys are never read
-            G = T @ G @ T.transpose(-1, -2)
+        q = step(l, q)
     return -q[..., -1]
 
 
-def _times_shared(M: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
-    """M @ A for a batch of matrices M (..., B, D, D) and a matrix A shared by the B tasks, (D, D) or (..., 1, D, D):
-    one product of (B D x D) rows per leading index instead of B products of D x D matrices (batched tiny
-    products cost ~0.4 us each on CPU, most of a looped training step)."""
-    if A.dim() > 2 and A.shape[-3] != 1:
-        return M @ A
-    B, D = M.shape[-3], M.shape[-1]
-    out = M.reshape(*M.shape[:-3], B * D, D) @ (A if A.dim() == 2 else A.squeeze(-3))
-    return out.reshape(*out.shape[:-2], B, D, D)
-
-
-def _shared_times(A: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
-    """A @ M for a shared A (see :func:`_times_shared`): (M^T A^T)^T."""
-    return _times_shared(M.transpose(-1, -2), A.transpose(-1, -2)).transpose(-1, -2)
+def _times(v: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
+    """A v for a batch of vectors v (..., B, D) and a matrix A shared by the B tasks, (D, D) or (..., 1, D, D):
+    one (B x D) @ (D x D) product per leading index (as rows: v A^T)."""
+    if A.dim() > 2:
+        A = A.squeeze(-3)
+    return v @ A.transpose(-1, -2)
 
 
 def per_task_loss(V, W, tasks: LoopedTasks, loops: int, *, freeze_data: bool = False) -> torch.Tensor:
