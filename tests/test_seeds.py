@@ -159,6 +159,22 @@ def test_no_cot_estimate_of_seeded_model_on_shared_tasks():
             assert torch.allclose(per_seed[s], no_cot_estimate(model.solo(s), Xs[s], ws[s]), rtol=0, atol=1e-12)
 
 
+def test_no_cot_estimate_equals_the_full_forward_pass():
+    """The Gram form of no_cot_estimate equals f_LSA(Z_0)[w, -1] of the full forward pass (LSA.last_column on
+    embed_torch), solo and seeded, on shared and per-seed tasks, to float64 round-off (the local bound above)."""
+    model = LSA.seeded(D_IN, SEEDS, init_scale=0.3)
+    X, w_star = sample_tasks_torch(torch.Generator().manual_seed(2), 64, N_EX, D_IN)
+    Xs, ws = sample_tasks_torch_seeds([torch.Generator().manual_seed(s) for s in SEEDS], 16, N_EX, D_IN)
+    w = slice(D_IN + 1, 2 * D_IN + 1)
+    D, m = 2 * D_IN + 2, N_EX + 1
+    with torch.no_grad():
+        for mdl, Xt, wt in ((model, X, w_star), (model, Xs, ws), (model.solo(1), X, w_star)):
+            full = mdl.last_column(embed_torch(Xt, wt), N_EX)[..., w]
+            absm = LSA._from_params(D_IN, mdl.V.abs(), mdl.W.abs())
+            bound = 2 * gamma(3 * D + m + 3) * absm.last_column(embed_torch(Xt.abs(), wt.abs()), N_EX)[..., w]
+            assert torch.all((no_cot_estimate(mdl, Xt, wt) - full).abs() <= bound)
+
+
 def test_cot_rollout_of_seeded_construction_on_shared_tasks():
     """Two copies of the GD construction stacked: each seed's rollout equals the solo rollout within the a-priori
     bound for two independently rounded LSA rollouts (rollout_vs_gd_bound, n_rollouts=2), and so does the full

@@ -159,9 +159,26 @@ def sample_tasks_torch_seeds(generators, batch: int, n: int, d: int,
 
 def no_cot_estimate(model: LSA, X: torch.Tensor, w_star: torch.Tensor) -> torch.Tensor:
     """w_hat = f_LSA(Z_0)[w-block, -1]: one pass, no CoT (Theorem 3.1). Shape (batch, d); a seeded model gives
-    (S, batch, d), for shared tasks X (batch, d, n), w* (batch, d) or per-seed tasks (S, batch, ...)."""
-    n = X.shape[-1]
-    return model.last_column(embed_torch(X, w_star), n)[..., blocks(model.d)["w"]]
+    (S, batch, d), for shared tasks X (batch, d, n), w* (batch, d) or per-seed tasks (S, batch, ...).
+
+    Written through the data Gram matrix instead of Z_0: the query column of Z_0 is z = e_c (w_0 = 0, const 1),
+    so Z_0 Z_0^T = G (+) e_c e_c^T with G = sum_j (x_j, y_j)(x_j, y_j)^T (:func:`data_gram`), W z = W[:, c], and
+
+        w_hat = (V[w, xy] G W[xy, c] + V[w, c] W[c, c]) / n,
+
+    O(d^2) per task instead of O(d n) (equal to ``model.last_column(embed_torch(X, w*), n)[..., w]`` to round-off:
+    tests/test_seeds.py)."""
+    n, d = X.shape[-1], model.d
+    blk = blocks(d)
+    xy, w, c = slice(0, d + 1), blk["w"], 2 * d + 1
+    V, W = model.V, model.W
+    G = data_gram(X, w_star)  # ([S,] batch, d+1, d+1)
+    g = W[..., xy, c]  # ([S,] d+1)
+    if model.n_seeds is not None:
+        G, g = (G if G.dim() == 4 else G[None]), g[:, None, :]
+    Gg = (G * g[..., None, :]).sum(-1)  # ([S,] batch, d+1)
+    const = (V[..., w, c] * W[..., c, c, None])  # ([S,] d)
+    return (Gg @ V[..., w, xy].transpose(-1, -2) + (const[:, None] if model.n_seeds is not None else const)) / n
 
 
 def no_cot_loss(model: LSA, X: torch.Tensor, w_star: torch.Tensor) -> torch.Tensor:
