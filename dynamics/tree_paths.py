@@ -237,6 +237,7 @@ def _sym_U(a: torch.Tensor, b: torch.Tensor, S: int) -> torch.Tensor:
     return a * I + b * (1 - I)
 
 
+@lru_cache(maxsize=None)
 def canonical_forward_batch(m: int, S: int) -> TreeBatch:
     """One labelled perfect tree (any: the loss at a symmetric point does not depend on the labelling)."""
     return sample_forward(torch.Generator().manual_seed(0), 1, m, S)
@@ -245,8 +246,13 @@ def canonical_forward_batch(m: int, S: int) -> TreeBatch:
 def forward_reduced_loss(params: dict, m: int, S: int, parts: bool = False):
     """The forward population loss at U_l = alpha_l I + beta_l (J - I), V_l (torch tensors, differentiable)."""
     U = (_sym_U(params["alpha1"], params["beta1"], S), _sym_U(params["alpha2"], params["beta2"], S))
-    return forward_loss(U, (params["V1"], params["V2"]), pad_embeddings(np.eye(S)), canonical_forward_batch(m, S),
+    return forward_loss(U, (params["V1"], params["V2"]), _one_hot_pad(S), canonical_forward_batch(m, S),
                         parts=parts)
+
+
+@lru_cache(maxsize=None)
+def _one_hot_pad(S: int) -> torch.Tensor:
+    return pad_embeddings(np.eye(S))
 
 
 def _zero_params():

@@ -140,7 +140,7 @@ def random_tree(n_nodes: int, max_children: int, labels, rng: np.random.Generato
     parent = [-1]
     for i in range(1, n_nodes):
         open_ = np.flatnonzero(counts[:i] < max_children)
-        j = int(rng.choice(open_))
+        j = int(open_[rng.integers(len(open_))])  # the draw of rng.choice(open_), without its overhead
         counts[j] += 1
         parent.append(int(chosen[j]))
     return Tree(tuple(int(x) for x in chosen), tuple(parent))
