@@ -161,3 +161,28 @@ def test_seeded_one_layer_is_the_solo_runs():
     assert (model.W_V[0] - model.W_V[1]).abs().max() > 1e-3
     with pytest.raises(ProofCheckError, match="n_seeds"):
         model.attend(torch.zeros(4, 3, 2 * geom.d, dtype=torch.float64), torch.zeros(4, 1, 2 * geom.d, dtype=torch.float64))
+
+
+def test_seeded_multi_layer_is_the_solo_runs():
+    """SeededMultiLayer through train_sgd_seeds: slice s follows train_sgd of MultiLayer(gen = seed) with
+    config seed = seeds[s] (same draws; round-off only, below 1e-10 after 30 steps at lr 0.3), as for the
+    one-layer model; the seeds' weights differ (a mix-up would show)."""
+    from constructions.pattern_cot.model import SeededMultiLayer
+    from dynamics.pattern_cot import train_sgd_seeds
+
+    geom = make_geometry(4, 2)
+    cfg = SGDConfig(steps=30, batch=8, lr=0.3, l_tr=4, alpha=0.5, record_every=10, eval_prompts=16)
+    seeds = (2, 0, 5)
+    model = SeededMultiLayer(geom.d, seeds, layers=2, heads=2)
+    log = train_sgd_seeds(model, geom, cfg, seeds)
+    for s, seed in enumerate(seeds):
+        solo = MultiLayer(geom.d, layers=2, heads=2, gen=torch.Generator().manual_seed(seed))
+        slog = train_sgd(solo, geom, SGDConfig(**{**cfg.__dict__, "seed": seed}))
+        got = model.solo(s)
+        for name in ("W_Q", "W_K", "W_V", "W_O"):
+            assert (getattr(got, name) - getattr(solo, name)).abs().max() < 1e-10, (seed, name)
+        assert max(abs(a - b) for a, b in zip(log.solo(s).losses, slog.losses)) < 1e-10
+        assert torch.allclose(torch.tensor(log.solo(s).masses), torch.tensor(slog.masses), rtol=0, atol=1e-10)
+    assert (model.W_V[0] - model.W_V[1]).abs().max() > 1e-3
+    with pytest.raises(ProofCheckError, match="n_seeds"):
+        model.run(torch.zeros(4, 3, 2 * geom.d, dtype=torch.float64), torch.ones(4, 3, dtype=torch.bool))

@@ -138,6 +138,51 @@ class MultiLayer(torch.nn.Module):
         return h[:, -1] @ self.W_O.T, torch.stack(q_attn, dim=1)
 
 
+class SeededMultiLayer(MultiLayer):
+    """S :class:`MultiLayer` models in one (seeds as a batch dimension), each slice initialised as the solo model
+    of its seed (``gen=Generator().manual_seed(seed)``); parameters carry a leading seed axis. Inputs are S
+    blocks of b prompts stacked seed-major, as :class:`SeededOneLayer`; the sequences that :meth:`attend`
+    builds keep that order, so :meth:`run` reads seed s's rows with seed s's weights."""
+
+    def __init__(self, d: int, seeds, layers: int = 3, heads: int = 2, **kwargs):
+        torch.nn.Module.__init__(self)
+        seeds = tuple(int(s) for s in seeds)
+        solos = [MultiLayer(d, layers, heads, gen=torch.Generator().manual_seed(s), **kwargs) for s in seeds]
+        self.d, self.layers, self.heads = solos[0].d, solos[0].layers, solos[0].heads
+        self.n_seeds = positive_int(len(seeds), "n_seeds", "the number of seeds trained together")
+        for name in ("W_Q", "W_K", "W_V", "W_O"):
+            setattr(self, name, torch.nn.Parameter(torch.stack([getattr(m, name).detach() for m in solos])))
+
+    def run(self, seq: torch.Tensor, key_mask: torch.Tensor):
+        """As :meth:`MultiLayer.run` on S seed-major blocks of sequences (N = S n rows)."""
+        S = self.n_seeds
+        if seq.shape[0] % S:
+            raise ProofCheckError(f"a seeded batch holds n_seeds={S} equal blocks (got {seq.shape[0]} sequences)")
+        h = seq.reshape(S, -1, *seq.shape[1:])  # (S, n, L, 2d)
+        neg = torch.zeros(key_mask.shape, dtype=DTYPE).masked_fill(~key_mask, float("-inf"))
+        neg = neg.reshape(S, -1, 1, 1, key_mask.shape[-1])
+        q_attn = []
+        for ell in range(self.layers):
+            q = torch.einsum("shij,snlj->snhli", self.W_Q[:, ell], h)
+            k = torch.einsum("shij,snlj->snhli", self.W_K[:, ell], h)
+            v = torch.einsum("shij,snlj->snhli", self.W_V[:, ell], h)
+            attn = torch.softmax(q @ k.transpose(-1, -2) + neg, dim=-1)  # (S, n, H, L, L)
+            h = h + (attn @ v).sum(2)
+            q_attn.append(attn[:, :, :, -1])
+        out = h[:, :, -1] @ self.W_O.transpose(-1, -2)  # (S, n, d)
+        return out.reshape(-1, out.shape[-1]), torch.stack(q_attn, dim=2).flatten(0, 1)
+
+    def solo(self, s: int) -> MultiLayer:
+        """A solo copy (detached) of seed index s."""
+        if not 0 <= s < self.n_seeds:
+            raise ProofCheckError(f"the seed index s must be in [0, {self.n_seeds}) (got s={s})")
+        m = MultiLayer(self.d, self.layers, self.heads)
+        with torch.no_grad():
+            for name in ("W_Q", "W_K", "W_V", "W_O"):
+                getattr(m, name).copy_(getattr(self, name)[s])
+        return m
+
+
 def nearest(out: torch.Tensor, patterns: torch.Tensor) -> torch.Tensor:
     """Greedy decoding: index of the nearest allowed pattern, argmin_u ||F - u||."""
     return torch.cdist(out.reshape(-1, out.shape[-1]), patterns).argmin(-1).reshape(out.shape[:-1])

@@ -11,7 +11,7 @@ from constructions.pattern_cot import WORKED_EXAMPLE, make_geometry, make_task, 
 from constructions.pattern_cot.data import TEST_NOISE, sample_batch
 from constructions.pattern_cot.model import category_masses, cot_rollout, icl_readout
 from constructions.pattern_cot.oracle import oracle_errors_on_paths
-from dynamics.pattern_cot import SGDConfig, train_sgd
+from dynamics.pattern_cot import SGDConfig, train_sgd, train_sgd_seeds
 from verify import timings
 from verify.cache import disk_cached
 
@@ -209,20 +209,49 @@ THREE = dict(M=4, K=2, l_tr=6, alpha=0.5, lr=0.3, batch=32, layers=3, heads=2)
 THREE_STEPS = {"quick": 1000, "paper": 2500}
 
 
-@lru_cache(maxsize=16)
-@disk_cached
+def _three_layer_config(n: int, seed: int = 0) -> SGDConfig:
+    return SGDConfig(steps=n, batch=THREE["batch"], lr=THREE["lr"], l_tr=THREE["l_tr"], alpha=THREE["alpha"],
+                     record_every=max(n // 50, 1), eval_prompts=128, seed=seed)
+
+
 def trained_three_layer(profile: str, steps: int | None = None, seed: int = 0):
     """The 3-layer model of one seed (init and prompt stream) trained by SGD (teacher forcing): (model, geometry,
-    log); log.masses[t] is (layers, heads, 4). Cached for the session and on disk. One solo run per seed (the
-    multi-layer model has no seed axis; the checks loop over :func:`seeds`)."""
+    log); log.masses[t] is (layers, heads, 4). A seed of the profile at its step count is the slice of the
+    batched run of all the profile's seeds (:func:`trained_three_layer_seeds`: the solo run up to round-off);
+    any other is a solo run. Cached for the session and on disk."""
+    if steps is None and seed in seeds(profile):
+        models, geom, logs = trained_three_layer_seeds(profile)
+        i = seeds(profile).index(seed)
+        return models[i], geom, logs[i]
+    return _three_layer_solo(profile, steps, seed)
+
+
+@lru_cache(maxsize=16)
+@disk_cached
+def trained_three_layer_seeds(profile: str):
+    """The profile's seeds of the 3-layer model in one batched run (constructions.pattern_cot.model.
+    SeededMultiLayer, dynamics.pattern_cot.train_sgd_seeds): ([solo model per seed], geometry, [log per seed])."""
+    from constructions.pattern_cot.model import SeededMultiLayer
+
+    chosen = seeds(profile)
+    geom = make_geometry(THREE["M"], THREE["K"])
+    model = SeededMultiLayer(geom.d, chosen, layers=THREE["layers"], heads=THREE["heads"])
+    cfg = _three_layer_config(THREE_STEPS[profile])
+    log = train_sgd_seeds(model, geom, cfg, chosen)
+    timings.record(f"pattern_cot three-layer SGD (figure 11), {len(chosen)} seeds batched", steps=len(log.losses),
+                   batch=cfg.batch, seconds=log.seconds, layers=THREE["layers"], heads=THREE["heads"])
+    return [model.solo(i) for i in range(len(chosen))], geom, [log.solo(i) for i in range(len(chosen))]
+
+
+@lru_cache(maxsize=16)
+@disk_cached
+def _three_layer_solo(profile: str, steps: int | None, seed: int):
     from constructions.pattern_cot.model import MultiLayer
 
     geom = make_geometry(THREE["M"], THREE["K"])
     model = MultiLayer(geom.d, layers=THREE["layers"], heads=THREE["heads"],
                        gen=torch.Generator().manual_seed(seed))
-    n = THREE_STEPS[profile] if steps is None else steps
-    cfg = SGDConfig(steps=n, batch=THREE["batch"], lr=THREE["lr"], l_tr=THREE["l_tr"], alpha=THREE["alpha"],
-                    record_every=max(n // 50, 1), eval_prompts=128, seed=seed)
+    cfg = _three_layer_config(THREE_STEPS[profile] if steps is None else steps, seed)
     log = train_sgd(model, geom, cfg)
     timings.record("pattern_cot three-layer SGD (figure 11)", steps=len(log.losses), batch=cfg.batch,
                    seconds=log.seconds, layers=THREE["layers"], heads=THREE["heads"])
