@@ -343,11 +343,15 @@ class Evidence:
         """Save a matplotlib figure as ``figures/<name>.png`` (the Markdown report) and ``figures/<name>.svg``
         (vector, embedded in the PDF) and attach both to this record. The report sizes a figure by its aspect
         ratio (wide multi-panel figures at full text width), so draw at the size meant to be read."""
+        import matplotlib
         import matplotlib.pyplot as plt
 
         self.figures_dir.mkdir(parents=True, exist_ok=True)
-        fig.savefig(self.figures_dir / f"{name}.png", dpi=130, bbox_inches="tight")
-        fig.savefig(self.figures_dir / f"{name}.svg", bbox_inches="tight")
+        # bbox_inches="tight" draws the figure once more per file to measure it: measure once for both files
+        fig.canvas.draw()  # lays out the artists (legends, layout engines) as a save would
+        tight = fig.get_tightbbox(fig.canvas.get_renderer()).padded(matplotlib.rcParams["savefig.pad_inches"])
+        fig.savefig(self.figures_dir / f"{name}.png", dpi=130, bbox_inches=tight)
+        fig.savefig(self.figures_dir / f"{name}.svg", bbox_inches=tight)
         plt.close(fig)
         self.figure, self.figure_svg = f"figures/{name}.png", f"figures/{name}.svg"
         return self.figure
