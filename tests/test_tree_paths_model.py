@@ -116,3 +116,19 @@ def test_batched_backward_seeds_equal_solo_runs_with_embeddings():
         assert abs(trajs[s]["alpha"][-1] - traj["alpha"][-1]) <= 1e-10
     swapped, _ = dyn.train_backward_seeds(3, 15, 1.0, 20, 16, (2, 5), embeddings=A, log_every=20)
     assert np.abs(swapped[0] - Bs[0]).max() > 1e-3
+
+
+@pytest.mark.parametrize("sample", [sample_backward, sample_forward])
+def test_seeded_sampler_draws_the_solo_batches(sample):
+    """A list of generators gives the solo batches of each generator stacked on a leading axis, bitwise (the same
+    draws in the same order, processed in one vectorised pass); a generator mix-up would change them."""
+    from constructions.tree_paths.torch_model import stack_batches
+
+    m, S = (4, 31) if sample is sample_backward else (3, 25)
+    seeded = sample([torch.Generator().manual_seed(s) for s in (5, 1, 9)], 16, m, S)
+    solo = stack_batches([sample(torch.Generator().manual_seed(s), 16, m, S) for s in (5, 1, 9)])
+    for field in ("labels", "goal_pos", "keys_x", "keys_y", "keys_s", "targets", "stage_targets"):
+        a, b = getattr(seeded, field), getattr(solo, field)
+        assert (a is None and b is None) or torch.equal(a, b), field
+    assert torch.equal(seeded.query_pos, solo.query_pos)
+    assert not torch.equal(seeded.labels[0], seeded.labels[1])

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from constructions.errors import ProofCheckError, positive_int
-from constructions.tree_paths.torch_model import LOSS_FACTOR, TreeBatch, _at_keys, _query_rows
+from constructions.tree_paths.torch_model import LOSS_FACTOR, TreeBatch, at_keys, query_rows
 from constructions.tree_paths.trees import Tree
 
 
@@ -191,7 +191,7 @@ def padded_backward_loss(B: torch.Tensor, batch: PaddedBatch, reduction: str = "
     S, E, L = batch.S, batch.E, batch.Lmax
     qpos = E + torch.arange(L)
     cur = batch.keys_y[..., qpos]  # ([s,] b, L): v_k
-    logits = _at_keys(_query_rows(_pad(B), cur), batch.keys_x)  # logit_{k,j} = B[x_j, v_k] (gathers)
+    logits = at_keys(query_rows(_pad(B), cur), batch.keys_x)  # logit_{k,j} = B[x_j, v_k] (gathers)
     T = batch.keys_x.shape[-1]
     visible = (torch.arange(T)[None, :] <= qpos[:, None]) & batch.key_valid[..., None, :]
     p = torch.softmax(logits.masked_fill(~visible, float("-inf")), dim=-1)
@@ -210,10 +210,10 @@ def oneshot_outputs(Bx: torch.Tensor, By: torch.Tensor, batch: PaddedBatch) -> t
 
     def rows(M):  # ([s,] b, m, S+1): column g of M_k, query k's logit over key labels
         Mk = _pad(M).movedim(-3, 0)  # (m, [s,] S+1, S+1)
-        return torch.stack([_query_rows(Mk[k], g[..., k]) for k in range(m)], dim=-2)
+        return torch.stack([query_rows(Mk[k], g[..., k]) for k in range(m)], dim=-2)
 
-    logits = (_at_keys(rows(Bx), batch.keys_x[..., :E + 1])
-              + _at_keys(rows(By), batch.keys_y[..., :E + 1]))
+    logits = (at_keys(rows(Bx), batch.keys_x[..., :E + 1])
+              + at_keys(rows(By), batch.keys_y[..., :E + 1]))
     visible = batch.key_valid[..., None, :E + 1]
     p = torch.softmax(logits.masked_fill(~visible, float("-inf")), dim=-1)
     return _spread(p, batch.keys_y[..., :E + 1], S)

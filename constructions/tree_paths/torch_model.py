@@ -150,7 +150,7 @@ def stack_batches(batches) -> TreeBatch:
                      b0.query_pos, st("targets"), st("stage_targets"))
 
 
-def _query_rows(K: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+def query_rows(K: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     """out[[s,] b, k, u] = K[[s,] u, q[[s,] b, k]]: query k's logit over every key label u (column q of K; a
     gather, whose gradient is a scatter-add along one axis). K is (S+1, S+1) or (s, S+1, S+1) with a seed axis
     on q."""
@@ -161,7 +161,7 @@ def _query_rows(K: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     return Kt.gather(1, idx).reshape(*q.shape, K.shape[-1])
 
 
-def _at_keys(rows: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+def at_keys(rows: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
     """logits[..., b, k, t] = rows[..., b, k, keys[..., b, t]]."""
     return torch.gather(rows, -1, keys[..., None, :].expand(*rows.shape[:-1], keys.shape[-1]))
 
@@ -178,7 +178,7 @@ def backward_outputs(B: torch.Tensor, A_pad: torch.Tensor, batch: TreeBatch) -> 
     ((s, d, d)) and on the batch (:func:`stack_batches`), shapes (s, b, m, d) and (s, b, m, T)."""
     K = A_pad.T @ B @ A_pad  # ([s,] S+1, S+1); row S and column S are 0
     qy = batch.keys_y[..., batch.query_pos]  # ([s,] b, Q)
-    logits = _at_keys(_query_rows(K, qy), batch.keys_x)  # ([s,] b, Q, T): K[x_j, y_q]
+    logits = at_keys(query_rows(K, qy), batch.keys_x)  # ([s,] b, Q, T): K[x_j, y_q]
     p = _attend(logits, batch.query_pos)
     return _read_out(p, batch.keys_y, A_pad.T), p
 
@@ -204,8 +204,8 @@ def forward_outputs(U: tuple[torch.Tensor, torch.Tensor], V: tuple[torch.Tensor,
     for l in range(2):
         K = A_pad.T @ U[l] @ A_pad  # ([s,] S+1, S+1)
         Vp = STAGE_PAD @ V[l] @ STAGE_PAD.T  # ([s,] 3, 3): row and column 2 (zero stage) are 0
-        logits = (_at_keys(_query_rows(K, qx), batch.keys_x)  # K[x_j, x_q] + Vp[s_j, s_q]
-                  + _at_keys(_query_rows(Vp, qs), batch.keys_s))
+        logits = (at_keys(query_rows(K, qx), batch.keys_x)  # K[x_j, x_q] + Vp[s_j, s_q]
+                  + at_keys(query_rows(Vp, qs), batch.keys_s))
         probs.append(_attend(logits, batch.query_pos))
     y_hat = _read_out(probs[0], batch.keys_y, A_pad.T)
     s_hat = _read_out(probs[1], batch.keys_s, STAGE_PAD)
