@@ -138,6 +138,12 @@ MUTANTS: tuple[Mutant, ...] = (
       "mask[:, n:] = torch.ones(k, k, dtype=torch.bool)  # query i sees z_0..z_i",
       "softmax CoT loss whose queries see later CoT tokens (the teacher-forced targets leak)",
       ("tests/test_softmax_model.py", "verify/gd_cot/test_softmax.py")),
+    M("gd_no_cot_query_term", "gd_cot", "constructions/gd_cot/torch_model.py",
+      "const = (V[..., w, c] * W[..., c, c, None])  # ([S,] d)",
+      "const = 0 * (V[..., w, c] * W[..., c, c, None])  # ([S,] d)",
+      "no-CoT estimate through the data Gram matrix that drops the query column's own term V[w, c] W[c, c] of "
+      "Z_0 Z_0^T (the Gram form's shortcut with the query column forgotten)",
+      ("tests/test_seeds.py", "verify/gd_cot/test_theorem3_1.py")),
     # ------------------------------------------------------------------ tree_paths ------------------------------
     M("tp_bound_denominator", "tree_paths", "constructions/tree_paths/bounds.py",
       "return 2 * (N - 1) / (sp.exp(c) + N - 1)", "return 2 * (N - 1) / (sp.exp(c) + N)",
@@ -175,6 +181,12 @@ MUTANTS: tuple[Mutant, ...] = (
       "return BackwardModel(_finite(c) * A @ A.T)", "return BackwardModel(_finite(c) * A.T @ A)",
       "Theorem 1 construction B* = c A^T A instead of c A A^T (transposed product)",
       ("verify/tree_paths/test_theorem1.py", "tests/test_tree_paths_model.py")),
+    M("tp_decode_embeddings_gram", "tree_paths", "constructions/tree_paths/padded.py",
+      "dec = (scores[:, :S] if gram is None else scores[:, :S] @ gram).argmax(1)",
+      "dec = scores[:, :S].argmax(1)",
+      "batched decoding with embeddings A that reads the node off the attention mass per label, not off "
+      "a_i^T y_hat (A^T A dropped: the one-hot rule)",
+      ("tests/test_formulas_tree_paths.py", "verify/tree_paths/test_map_overlap_depth.py")),
     # ------------------------------------------------------------------ pattern_cot -----------------------------
     M("pc_product_order", "pattern_cot", "constructions/pattern_cot/transitions.py",
       "B = _matmul(B, M)", "B = _matmul(M, B)",
