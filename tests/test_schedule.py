@@ -56,3 +56,20 @@ def test_cli_reads_a_results_json(tmp_path, monkeypatch, capsys):
     assert schedule.main([str(results), "--profile", "paper"]) == 0
     got = json.loads(table.read_text())
     assert got["paper"] == {"verify/a/test_x.py": 3.5, "verify/b/test_y.py": 0.0} and got["quick"] == {"x.py": 1.0}
+
+
+def test_cli_merge_keeps_the_other_files(tmp_path, monkeypatch):
+    """--merge updates the measured files and keeps the profile's others (a verify/-only report must not drop the
+    tests/ entries that order `make test`); without it the profile's table is replaced."""
+    table = tmp_path / "file_seconds.json"
+    table.write_text(json.dumps({"quick": {"tests/test_a.py": 90.0, "verify/gd_cot/test_theorem4_3.py": 10.0}}))
+    monkeypatch.setattr(schedule, "TABLE", table)
+    log = tmp_path / "log.txt"
+    log.write_text(LOG)
+    assert schedule.main([str(log), "--profile", "quick", "--merge"]) == 0
+    got = json.loads(table.read_text())["quick"]
+    assert got == {"tests/test_a.py": 90.0, "verify/gd_cot/test_theorem4_3.py": 84.2,
+                   "verify/tree_paths/test_theorem1.py": 3.0}
+    assert list(got) == ["tests/test_a.py", "verify/gd_cot/test_theorem4_3.py", "verify/tree_paths/test_theorem1.py"]
+    assert schedule.main([str(log), "--profile", "quick"]) == 0
+    assert "tests/test_a.py" not in json.loads(table.read_text())["quick"]

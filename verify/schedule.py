@@ -10,6 +10,7 @@ Refresh the table from a run with ``--durations=0``::
 
     python -m pytest verify tests -n 2 --durations=0 --proofcheck-profile quick > log.txt
     python -m verify.schedule log.txt --profile quick
+    python -m verify.schedule reports/out/results.json --profile quick --merge   # verify/ only: keep tests/ entries
 """
 
 from __future__ import annotations
@@ -65,6 +66,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m verify.schedule", description=__doc__.split("\n\n")[0])
     ap.add_argument("log", help="pytest output with --durations=0, or a run's results.json")
     ap.add_argument("--profile", choices=("quick", "paper"), required=True)
+    ap.add_argument("--merge", action="store_true",
+                    help="update the files this log measured and keep the profile's other entries (e.g. a report's "
+                         "verify/ run refreshing the quick table without dropping tests/)")
     args = ap.parse_args(argv)
     try:
         text = Path(args.log).read_text()
@@ -81,7 +85,9 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
     table = json.loads(TABLE.read_text()) if TABLE.exists() else {}
-    table[args.profile] = {p: round(s, 1) for p, s in sorted(seconds.items(), key=lambda kv: -kv[1])}
+    merged = dict(table.get(args.profile, {})) if args.merge else {}
+    merged.update({p: round(s, 1) for p, s in seconds.items()})
+    table[args.profile] = dict(sorted(merged.items(), key=lambda kv: -kv[1]))
     TABLE.write_text(json.dumps(table, indent=1) + "\n")
     print(f"{TABLE}: {len(seconds)} files for the {args.profile} profile, {sum(seconds.values()):.0f} s in all")
     return 0
