@@ -175,7 +175,6 @@ def tree_test_batch(depth: int):
     return pad_trees(tree_test_set(depth), TREE_TRAIN["S"])
 
 
-
 SEED_BLOCK = {"quick": 3, "paper": 8}  # seeds trained in one batch: a profile's map seeds (0 .. block - 1)
 
 
